@@ -1,0 +1,3 @@
+"""tonemorph.engine: the real-time engine (C++), bound for Python."""
+
+from . import _core  # noqa: F401

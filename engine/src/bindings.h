@@ -1,0 +1,27 @@
+// One registration function per binding source file.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace tonemorph {
+
+namespace py = pybind11;
+using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+
+void bind_analysis(py::module_& m);  // YinPitch, Loudness
+void bind_synths(py::module_& m);    // HarmonicSynth, FilteredNoise, Reverb
+void bind_engine(py::module_& m);    // Resampler, Model, Decoder, Engine
+
+// A 1-D float32 view of `a`, or a ValueError naming `what`.
+inline const float* mono_data(const FloatArray& a, const char* what) {
+    if (a.ndim() != 1)
+        throw py::value_error(std::string(what) + " must be a 1-D float32 array, got " +
+                              std::to_string(a.ndim()) + " dimensions");
+    return a.data();
+}
+
+}  // namespace tonemorph

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Installs everything tonemorph needs on Debian 12 and builds it, idempotently:
+# system packages, the venv in .venv, ONNX Runtime (headers + library) in .deps, the C++ build.
+# A second run only rebuilds what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+ORT_VERSION=1.29.0                         # the Python wheel and the C++ library must match
+ORT_NPM_PACKAGE=com.github.asus4.onnxruntime@0.4.9   # official ORT 1.29.0 headers + Linux x64 library
+TORCH_VERSION=2.13.0
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+apt_packages=(build-essential cmake ninja-build pkg-config python3-venv python3-dev
+  libreaderwriterqueue-dev libkissfft-dev
+  fluid-soundfont-gm libfluidsynth-dev)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+command -v npm > /dev/null || missing+=(npm)   # Node.js from elsewhere brings its own npm
+if ((${#missing[@]})); then
+  step "apt: installing ${missing[*]}"
+  sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+ort=.deps/onnxruntime
+if [ ! -f "$ort/.version" ] || [ "$(cat "$ort/.version")" != "$ORT_VERSION" ]; then
+  step "ONNX Runtime $ORT_VERSION: assembling headers and library in $ort"
+  rm -rf "$ort" .deps/npm && mkdir -p "$ort/include" "$ort/lib" .deps/npm
+  (cd .deps/npm && npm pack --silent "$ORT_NPM_PACKAGE" > /dev/null && tar xzf ./*.tgz)
+  headers=$(find .deps/npm/package/Plugins -path '*ios-arm64/onnxruntime.framework/Headers' -type d | head -n1)
+  cp "$headers"/*.h "$ort/include/"
+  cp .deps/npm/package/Plugins/Linux/x64/libonnxruntime.so "$ort/lib/libonnxruntime.so.$ORT_VERSION"
+  ln -sf "libonnxruntime.so.$ORT_VERSION" "$ort/lib/libonnxruntime.so.1"
+  ln -sf "libonnxruntime.so.$ORT_VERSION" "$ort/lib/libonnxruntime.so"
+  have=$(grep -ao 'VERS_[0-9.]*' "$ort/lib/libonnxruntime.so.$ORT_VERSION" | head -n1)
+  [ "$have" = "VERS_$ORT_VERSION" ] || { echo "ONNX Runtime library is $have, expected VERS_$ORT_VERSION" >&2; exit 1; }
+  rm -rf .deps/npm
+  echo "$ORT_VERSION" > "$ort/.version"
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  step "venv: creating .venv"
+  python3 -m venv .venv
+fi
+py=.venv/bin/python
+stamp=.venv/.tonemorph-deps
+deps_hash=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$deps_hash" ]; then
+  step "venv: installing Python packages"
+  $py -m pip install -q --upgrade pip
+  # torch first and pinned: anything that asks for torch later finds it satisfied (no CUDA download).
+  $py -m pip install -q "torch==$TORCH_VERSION"
+  $py -m pip install -q "onnxruntime==$ORT_VERSION" "scikit-build-core>=0.10" "pybind11>=2.12" ninja
+  $py - <<'PY' > .deps-requirements.txt
+import tomllib
+p = tomllib.load(open("pyproject.toml", "rb"))["project"]
+print("\n".join(p["dependencies"] + sum(p["optional-dependencies"].values(), [])))
+PY
+  $py -m pip install -q -r .deps-requirements.txt "torch==$TORCH_VERSION"
+  rm -f .deps-requirements.txt
+  echo "$deps_hash" > "$stamp"
+fi
+
+bash scripts/build.sh
+echo "setup done: $root/.venv/bin/tonemorph"

@@ -1,0 +1,1 @@
+"""tonemorph.training: from a folder of recordings to a single .onnx instrument."""
