@@ -1,0 +1,117 @@
+#include "Resampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+
+namespace tonemorph {
+
+namespace {
+
+// Zeroth-order modified Bessel function of the first kind (series), for the Kaiser window.
+double bessel_i0(double x) {
+    double sum = 1.0, term = 1.0;
+    for (int k = 1; k < 64; ++k) {
+        term *= (x / (2.0 * k)) * (x / (2.0 * k));
+        sum += term;
+        if (term < 1e-12 * sum) break;
+    }
+    return sum;
+}
+
+std::int64_t integer_rate(double rate, const char* which) {
+    if (!(rate > 0.0) || !std::isfinite(rate))
+        throw std::invalid_argument(std::string("Resampler: ") + which + " rate must be > 0, got " +
+                                    std::to_string(rate));
+    return std::llround(rate);
+}
+
+}  // namespace
+
+void Resampler::prepare(double in_rate, double out_rate, int max_input_block) {
+    (void)max_input_block;
+    const std::int64_t in = integer_rate(in_rate, "input"), out = integer_rate(out_rate, "output");
+    const std::int64_t g = std::gcd(in, out);
+    if (out / g > kMaxPhases)
+        throw std::invalid_argument("Resampler: cannot convert " + std::to_string(in) + " Hz to " +
+                                    std::to_string(out) + " Hz (the ratio " + std::to_string(out / g) + "/" +
+                                    std::to_string(in / g) + " needs too many filter phases)");
+    up_ = static_cast<int>(out / g);
+    down_ = static_cast<int>(in / g);
+
+    if (passthrough()) {
+        taps_ = 1;
+        coeffs_.assign(1, 1.0f);
+    } else {
+        // Kaiser-windowed sinc at the upsampled rate in*L. Taps per phase grow with the decimation
+        // factor so that the transition band keeps its width in Hz.
+        //   beta = 0.1102 (A - 8.7) for A = 80 dB stopband attenuation (Kaiser 1974)
+        //   transition ~ (A - 8) / (2.285 * 2 pi) * fs / N, placed just below the lower Nyquist.
+        const double decimation = std::max(1.0, static_cast<double>(down_) / up_);
+        taps_ = static_cast<int>(std::ceil(kTapsPerPhase * decimation));
+        const int length = taps_ * up_;
+        const double fs_up = static_cast<double>(in) * up_;
+        const double nyquist = 0.5 * static_cast<double>(std::min(in, out));
+        const double transition = (80.0 - 8.0) / (2.285 * 2.0 * M_PI) * fs_up / length;
+        const double cutoff = std::max(0.25 * nyquist, nyquist - 0.5 * transition) / fs_up;  // cycles/sample
+        const double beta = 0.1102 * (80.0 - 8.7);
+        const double centre = 0.5 * (length - 1);
+        std::vector<double> h(length);
+        for (int i = 0; i < length; ++i) {
+            const double t = i - centre;
+            const double sinc = t == 0.0 ? 2.0 * cutoff : std::sin(2.0 * M_PI * cutoff * t) / (M_PI * t);
+            const double r = t / (centre + 0.5);
+            h[i] = sinc * bessel_i0(beta * std::sqrt(std::max(0.0, 1.0 - r * r))) / bessel_i0(beta);
+        }
+        // Phase p uses h[p + j L], j = 0..taps-1, against x[n0 - j]; store reversed so that the
+        // dot product runs over the history oldest-first. The factor L restores the gain of zero-stuffing.
+        coeffs_.assign(static_cast<std::size_t>(up_) * taps_, 0.0f);
+        for (int p = 0; p < up_; ++p)
+            for (int j = 0; j < taps_; ++j)
+                coeffs_[static_cast<std::size_t>(p) * taps_ + (taps_ - 1 - j)] =
+                    static_cast<float>(up_ * h[p + j * up_]);
+    }
+    history_.assign(2 * static_cast<std::size_t>(taps_), 0.0f);
+    reset();
+}
+
+void Resampler::reset() {
+    std::fill(history_.begin(), history_.end(), 0.0f);
+    write_ = 0;
+    consumed_ = 0;
+    produced_ = 0;
+}
+
+int Resampler::max_output(int n) const {
+    return static_cast<int>((static_cast<std::int64_t>(n) * up_ + down_ - 1) / down_) + 1;
+}
+
+double Resampler::latency_in() const {
+    return passthrough() ? 0.0 : 0.5 * (static_cast<double>(taps_) * up_ - 1.0) / up_;
+}
+
+int Resampler::process(const float* in, int n, float* out) {
+    int written = 0;
+    for (int i = 0; i < n; ++i) {
+        // Doubled ring: the newest taps_ samples are contiguous at [write_ + 1, write_ + taps_].
+        write_ = write_ + 1 == taps_ ? 0 : write_ + 1;
+        history_[write_] = in[i];
+        history_[write_ + taps_] = in[i];
+        const std::int64_t newest = consumed_++;
+        const float* window = history_.data() + write_ + 1;
+        // Output m sits at input position m M / L; it is complete once x[floor(m M / L)] arrived.
+        while ((produced_ * down_) / up_ <= newest) {
+            const int phase = static_cast<int>((produced_ * down_) % up_);
+            const float* c = coeffs_.data() + static_cast<std::size_t>(phase) * taps_;
+            float acc = 0.0f;
+            for (int t = 0; t < taps_; ++t) acc += c[t] * window[t];
+            out[written++] = acc;
+            ++produced_;
+        }
+    }
+    return written;
+}
+
+}  // namespace tonemorph

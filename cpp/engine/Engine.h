@@ -1,0 +1,81 @@
+// The engine a host drives: prepare(), process() on the audio thread, parameters from any thread,
+// model swaps from a control thread with a click-free crossfade (DESIGN.md, real-time rules).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "MidiVoice.h"
+#include "Model.h"
+#include "Parameters.h"
+#include "Pipeline.h"
+#include "readerwriterqueue.h"
+
+namespace tonemorph {
+
+class Engine final {
+public:
+    static constexpr int kMaxChannels = 16;
+    static constexpr int kMaxBlock = 8192;
+
+    // realtime: inference on a worker thread (live use). Otherwise inline, deterministic (offline).
+    explicit Engine(bool realtime = false);
+    ~Engine();
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    // Control thread. Builds the new signal path here (allocations, ONNX session) and hands it to the
+    // audio thread, which crossfades to it. The running model keeps playing until then.
+    void set_model(std::shared_ptr<const Model> model);
+    std::shared_ptr<const Model> model() const { return model_; }
+
+    // Control thread: allocates everything process() needs.
+    void prepare(double sample_rate, int max_block, int channels);
+    void reset();
+    bool prepared() const { return prepared_; }
+
+    // Audio thread: no allocation, no locks, no I/O. Any n >= 0; events sorted by offset.
+    void process(const float* const* in, float* const* out, int channels, int n,
+                 const MidiEvent* events = nullptr, int n_events = 0);
+
+    int latency_samples() const { return latency_.load(); }
+    double sample_rate() const { return sample_rate_; }
+    int max_block() const { return max_block_; }
+    int channels() const { return channels_; }
+    Parameters& params() { return params_; }
+    const AnalysisStatus& status() const { return status_; }
+    bool swap_pending() const { return pending_.load() != nullptr || fading_.load(); }
+
+private:
+    void process_chunk(const float* const* in, float* const* out, int channels, int offset, int n,
+                       const MidiEvent* events, int n_events);
+    void take_pending();
+    void retire(Pipeline* p);
+    void collect_garbage();
+    MidiVoice::Settings voice_settings(const Parameters::Snapshot& p) const;
+
+    bool realtime_;
+    bool prepared_ = false;
+    double sample_rate_ = 0.0;
+    int max_block_ = 0, channels_ = 0;
+    std::shared_ptr<const Model> model_;
+    Parameters params_;
+    AnalysisStatus status_;
+    MidiVoice voice_;
+    std::int64_t host_samples_ = 0;
+
+    std::unique_ptr<Pipeline> current_, next_;
+    std::atomic<Pipeline*> pending_{nullptr};
+    moodycamel::ReaderWriterQueue<Pipeline*> retired_{64};
+    std::atomic<int> latency_{0};
+    std::atomic<bool> fading_{false};
+    int warmup_left_ = 0, fade_pos_ = 0, fade_len_ = 0;
+
+    std::vector<float> mono_, wet_, wet_next_;
+    std::vector<std::vector<float>> dry_;  // per-channel delay lines
+    int dry_write_ = 0;
+    float gain_smooth_ = 1.0f, wet_smooth_ = 1.0f, smooth_coeff_ = 0.0f;
+};
+
+}  // namespace tonemorph

@@ -1,0 +1,249 @@
+#include "Pipeline.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+namespace tonemorph {
+
+namespace {
+constexpr float kFloorDb = -80.0f;              // Loudness range_db: what silence looks like to the model
+constexpr double kAutoAdjustSeconds = 2.0;      // time constant of the input loudness tracker
+constexpr float kVoicingHysteresis = 0.1f;      // a voiced frame stays voiced down to threshold - this
+constexpr std::int64_t kStopRequest = -1;
+}  // namespace
+
+MidiVoice::Settings Pipeline::voice_settings(const Parameters::Snapshot& p, const ModelInfo& info) {
+    MidiVoice::Settings s;
+    s.glide_s = p[Param::GlideMs] / 1000.0;
+    s.attack_s = p[Param::AttackMs] / 1000.0;
+    s.release_s = p[Param::ReleaseMs] / 1000.0;
+    s.bend_range_st = p[Param::PitchBendRange];
+    s.floor_db = kFloorDb;
+    s.quiet_db = info.loudness_mean - 1.5f * info.loudness_std;
+    s.loud_db = info.loudness_mean + 1.5f * info.loudness_std;
+    return s;
+}
+
+Pipeline::Pipeline(std::shared_ptr<const Model> model, double host_rate, int max_block, bool realtime)
+    : model_(std::move(model)),
+      info_(model_->info()),
+      host_rate_(host_rate),
+      model_rate_(info_.sample_rate),
+      max_block_(max_block),
+      hop_(info_.hop_size),
+      realtime_(realtime),
+      decoder_(model_) {
+    down_.prepare(host_rate_, model_rate_, max_block_);
+    up_.prepare(model_rate_, host_rate_, hop_);
+
+    YinPitch::Spec pitch;
+    pitch.sample_rate = model_rate_;
+    pitch.hop = hop_;
+    pitch.fmax_hz = std::min(pitch.fmax_hz, 0.25 * model_rate_);
+    yin_.prepare(pitch);
+    Loudness::Spec loud;
+    loud.sample_rate = model_rate_;
+    loud.hop = hop_;
+    loud.n_fft = info_.loudness_n_fft;
+    loudness_.prepare(loud);
+    harmonic_.prepare(model_rate_, hop_, info_.n_harmonics);
+    noise_.prepare(hop_, info_.n_noise_bands);
+    reverb_.prepare(info_.reverb_ir.data(), static_cast<int>(info_.reverb_ir.size()), hop_);
+
+    history_size_ = std::max(yin_.history_size(), info_.loudness_n_fft);
+    history_.assign(2 * static_cast<std::size_t>(history_size_), 0.0f);
+    model_in_.assign(static_cast<std::size_t>(down_.max_output(max_block_)), 0.0f);
+
+    const double ratio = host_rate_ / model_rate_;
+    prime_ = static_cast<int>(std::ceil(hop_ * ratio)) + max_block_ + 2;
+    latency_ = static_cast<int>(std::lround(prime_ + down_.latency_in() + up_.latency_in() * ratio));
+
+    // Frames in flight never exceed those requested but not yet synthesised.
+    const int in_flight = static_cast<int>(std::ceil((prime_ + max_block_) / (hop_ * ratio))) + 4;
+    slots_ = 2 * in_flight + 16;
+    auto sized = [&](ControlFrame& f) {
+        f.harmonic_distribution.assign(static_cast<std::size_t>(info_.n_harmonics), 0.0f);
+        f.noise_magnitudes.assign(static_cast<std::size_t>(info_.n_noise_bands), 0.0f);
+    };
+    pool_.resize(static_cast<std::size_t>(slots_));
+    for (auto& f : pool_) sized(f);
+    sized(current_);
+    requests_ = std::make_unique<moodycamel::BlockingReaderWriterQueue<Request>>(slots_);
+    results_ = std::make_unique<moodycamel::ReaderWriterQueue<std::int64_t>>(slots_);
+
+    noise_mags_.assign(static_cast<std::size_t>(info_.n_noise_bands), 0.0f);
+    for (auto* v : {&harm_, &noise_buf_, &mix_, &wet_}) v->assign(static_cast<std::size_t>(hop_), 0.0f);
+    up_out_.assign(static_cast<std::size_t>(up_.max_output(hop_)), 0.0f);
+    fifo_.assign(static_cast<std::size_t>(prime_ + max_block_ + up_.max_output(hop_) + 16), 0.0f);
+    reset();
+}
+
+Pipeline::~Pipeline() { stop_worker(); }
+
+void Pipeline::stop_worker() {
+    if (!worker_.joinable()) return;
+    stop_.store(true);
+    requests_->enqueue(Request{kStopRequest, 0.0f, 0.0f});
+    worker_.join();
+    stop_.store(false);
+}
+
+void Pipeline::reset() {
+    stop_worker();
+    down_.reset();
+    up_.reset();
+    yin_.reset();
+    loudness_.reset();
+    harmonic_.reset();
+    noise_.reset();
+    reverb_.reset();
+    decoder_.reset();
+    std::fill(history_.begin(), history_.end(), 0.0f);
+    history_write_ = 0;
+    hop_fill_ = 0;
+    next_frame_ = next_synth_ = model_samples_ = 0;
+    time_base_set_ = false;
+    last_f0_ = 0.0f;
+    loudness_tracker_db_ = info_.loudness_mean;
+    voiced_ = false;
+    Request r;
+    while (requests_->try_dequeue(r)) {
+    }
+    std::int64_t index;
+    while (results_->try_dequeue(index)) {
+    }
+    current_.amplitude = 0.0f;
+    current_.f0_hz = 0.0f;
+    std::fill(current_.harmonic_distribution.begin(), current_.harmonic_distribution.end(), 0.0f);
+    std::fill(current_.noise_magnitudes.begin(), current_.noise_magnitudes.end(), 0.0f);
+    std::fill(fifo_.begin(), fifo_.end(), 0.0f);
+    fifo_read_ = 0;
+    fifo_count_ = prime_;
+    if (realtime_) worker_ = std::thread(&Pipeline::worker_loop, this);
+}
+
+void Pipeline::worker_loop() {
+    Request r;
+    while (!stop_.load()) {
+        requests_->wait_dequeue(r);
+        if (r.index == kStopRequest) continue;
+        ControlFrame& slot = pool_[static_cast<std::size_t>(r.index % slots_)];
+        decoder_.run(r.f0_hz, r.loudness_db, slot);
+        slot.index = r.index;
+        results_->try_enqueue(r.index);
+    }
+}
+
+void Pipeline::process(const float* in, float* out, int n, const Parameters::Snapshot& p, const MidiVoice& voice,
+                       double host_time_s, AnalysisStatus& status) {
+    if (!time_base_set_) {
+        time_base_s_ = host_time_s;
+        time_base_set_ = true;
+    }
+    const int m = down_.process(in, n, model_in_.data());
+    for (int i = 0; i < m; ++i) {
+        history_[static_cast<std::size_t>(history_write_)] = model_in_[static_cast<std::size_t>(i)];
+        history_[static_cast<std::size_t>(history_write_ + history_size_)] = model_in_[static_cast<std::size_t>(i)];
+        history_write_ = history_write_ + 1 == history_size_ ? 0 : history_write_ + 1;
+        ++model_samples_;
+        if (++hop_fill_ == hop_) {
+            hop_fill_ = 0;
+            on_frame(p, voice, time_base_s_ + model_samples_ / model_rate_, status);
+        }
+    }
+    const int capacity = static_cast<int>(fifo_.size());
+    while (fifo_count_ < n) synthesise_hop(p, status);
+    for (int i = 0; i < n; ++i) {
+        out[i] = fifo_[static_cast<std::size_t>(fifo_read_)];
+        fifo_read_ = fifo_read_ + 1 == capacity ? 0 : fifo_read_ + 1;
+    }
+    fifo_count_ -= n;
+}
+
+void Pipeline::on_frame(const Parameters::Snapshot& p, const MidiVoice& voice, double t, AnalysisStatus& status) {
+    // The newest history_size_ samples, oldest first, end here.
+    const float* end = history_.data() + history_write_ + history_size_;
+    const PitchEstimate pitch = yin_.analyse(end);
+    const float loudness = loudness_.analyse(end);
+    status.f0_hz.store(pitch.f0_hz, std::memory_order_relaxed);
+    status.confidence.store(pitch.confidence, std::memory_order_relaxed);
+    status.loudness_db.store(loudness, std::memory_order_relaxed);
+
+    const double shift = std::pow(2.0, (p[Param::Semitones] + 12.0f * std::round(p[Param::Octave])) / 12.0);
+    float f0, loudness_out;
+    if (p[Param::MidiMode] >= 0.5f) {
+        const MidiVoice::Settings s = voice_settings(p, info_);
+        f0 = static_cast<float>(voice.f0_hz(t, s));
+        loudness_out = f0 > 0.0f ? voice.loudness_db(t, s) + p[Param::LoudnessOffsetDb] : kFloorDb;
+        voiced_ = loudness_out > kFloorDb;
+    } else {
+        const float threshold = p[Param::ConfidenceThreshold] - (voiced_ ? kVoicingHysteresis : 0.0f);
+        voiced_ = pitch.confidence >= threshold && loudness >= p[Param::GateDb] && pitch.f0_hz > 0.0f;
+        if (voiced_) {
+            last_f0_ = pitch.f0_hz;
+            const float a = static_cast<float>(hop_ / (kAutoAdjustSeconds * model_rate_));
+            loudness_tracker_db_ += a * (loudness - loudness_tracker_db_);
+        }
+        const float adjust = p[Param::AutoAdjust] >= 0.5f ? info_.loudness_mean - loudness_tracker_db_ : 0.0f;
+        f0 = last_f0_;
+        loudness_out = voiced_ ? loudness + p[Param::LoudnessOffsetDb] + adjust : kFloorDb;
+    }
+    status.voiced.store(voiced_, std::memory_order_relaxed);
+    f0 = std::clamp(static_cast<float>(f0 * shift), 0.0f, static_cast<float>(0.5 * model_rate_));
+    loudness_out = std::max(loudness_out, kFloorDb);
+
+    const Request request{next_frame_++, f0, loudness_out};
+    if (realtime_) {
+        if (!requests_->try_enqueue(request)) status.overruns.fetch_add(1, std::memory_order_relaxed);
+    } else {
+        ControlFrame& slot = pool_[static_cast<std::size_t>(request.index % slots_)];
+        decoder_.run(request.f0_hz, request.loudness_db, slot);
+        slot.index = request.index;
+        results_->try_enqueue(request.index);
+    }
+}
+
+void Pipeline::synthesise_hop(const Parameters::Snapshot& p, AnalysisStatus& status) {
+    const std::int64_t k = next_synth_++;
+    bool ready = false;
+    while (const std::int64_t* front = results_->peek()) {
+        if (*front > k) break;
+        const std::int64_t index = *front;
+        results_->pop();
+        if (index == k) {
+            const ControlFrame& slot = pool_[static_cast<std::size_t>(index % slots_)];
+            current_.f0_hz = slot.f0_hz;
+            current_.amplitude = slot.amplitude;
+            std::copy(slot.harmonic_distribution.begin(), slot.harmonic_distribution.end(),
+                      current_.harmonic_distribution.begin());
+            std::copy(slot.noise_magnitudes.begin(), slot.noise_magnitudes.end(), current_.noise_magnitudes.begin());
+            ready = true;
+            break;
+        }
+    }
+    // Worker late: hold the last controls (its result for k is dropped when it arrives).
+    if (!ready) status.overruns.fetch_add(1, std::memory_order_relaxed);
+
+    harmonic_.process_frame(current_.f0_hz, current_.amplitude * p[Param::HarmonicGain],
+                            current_.harmonic_distribution.data(), harm_.data());
+    const float noise_gain = p[Param::NoiseGain];
+    for (std::size_t b = 0; b < noise_mags_.size(); ++b) noise_mags_[b] = current_.noise_magnitudes[b] * noise_gain;
+    noise_.process_frame(noise_mags_.data(), noise_buf_.data());
+    for (int i = 0; i < hop_; ++i) mix_[static_cast<std::size_t>(i)] = harm_[static_cast<std::size_t>(i)] + noise_buf_[static_cast<std::size_t>(i)];
+    reverb_.process_frame(mix_.data(), wet_.data());
+    const float reverb_mix = p[Param::ReverbMix];
+    for (int i = 0; i < hop_; ++i) mix_[static_cast<std::size_t>(i)] += reverb_mix * wet_[static_cast<std::size_t>(i)];
+
+    const int produced = up_.process(mix_.data(), hop_, up_out_.data());
+    const int capacity = static_cast<int>(fifo_.size());
+    int write = fifo_read_ + fifo_count_;
+    if (write >= capacity) write -= capacity;
+    for (int i = 0; i < produced; ++i) {
+        fifo_[static_cast<std::size_t>(write)] = up_out_[static_cast<std::size_t>(i)];
+        write = write + 1 == capacity ? 0 : write + 1;
+    }
+    fifo_count_ += produced;
+}
+
+}  // namespace tonemorph
