@@ -1,0 +1,326 @@
+"""The Engine's real-time contract, from Python: block-size independence, rates, bad input, latency,
+real time vs offline, model swaps, MIDI mode, parameters."""
+
+from __future__ import annotations
+
+import time
+
+import librosa
+import numpy as np
+import pytest
+
+from tonemorph.engine import PARAMETERS, Engine, ModelError
+
+OUTPUT_LIMIT = 10 ** (6 / 20)  # +6 dBFS
+
+
+def tone(sr, seconds=1.0, f0=220.0, amp=0.3, start=0.0):
+    t = np.arange(int(sr * seconds)) / sr
+    x = amp * np.sin(2 * np.pi * f0 * t) + 0.3 * amp * np.sin(2 * np.pi * 2 * f0 * t)
+    x[: int(start * sr)] = 0.0
+    return x.astype(np.float32)
+
+
+def run_blocks(engine, x, sizes):
+    out, i, k = [], 0, 0
+    while i < x.shape[-1]:
+        n = sizes[k % len(sizes)]
+        out.append(engine.process(np.ascontiguousarray(x[..., i : i + n])))
+        i += n
+        k += 1
+    return np.concatenate(out, axis=-1)
+
+
+def median_f0(y, sr, fmin=60.0, fmax=1500.0):
+    frame = int(2 ** np.ceil(np.log2(2.5 * sr / fmin)))
+    f = librosa.yin(y.astype(np.float64), fmin=fmin, fmax=fmax, sr=sr, frame_length=frame)
+    return float(np.median(f))
+
+
+def cents(a, b):
+    return 1200.0 * np.log2(a / b)
+
+
+@pytest.mark.parametrize("sizes", [[1], [7], [64], [480], [4096], "random"])
+def test_output_independent_of_block_size(random_model_path, sizes):
+    sr = 48000
+    x = tone(sr, 0.5, 330.0)
+    reference = Engine(random_model_path)
+    reference.prepare(sr, 4096, 1)
+    expected = run_blocks(reference, x, [4096])
+    if sizes == "random":
+        sizes = list(np.random.default_rng(1).integers(1, 4097, size=64))
+    engine = Engine(random_model_path)
+    engine.prepare(sr, 4096, 1)
+    got = run_blocks(engine, x, sizes)
+    assert np.array_equal(got, expected)
+    assert np.abs(expected).max() > 1e-3  # the instrument actually played
+
+
+@pytest.mark.parametrize("sr", [22050, 44100, 48000, 96000, 192000])
+def test_sample_rates_follow_the_input_pitch(tone_model_path, sr):
+    engine = Engine(tone_model_path)
+    engine.prepare(sr, 512, 1)
+    y = run_blocks(engine, tone(sr, 1.0, 196.0), [512])
+    assert abs(cents(median_f0(y[sr // 4 :], sr), 196.0)) < 20
+
+
+def test_semitone_and_octave_shift(tone_model_path):
+    sr = 48000
+    engine = Engine(tone_model_path)
+    engine.prepare(sr, 256, 1)
+    engine.set_param("semitones", 7)
+    engine.set_param("octave", -1)
+    y = run_blocks(engine, tone(sr, 1.0, 440.0), [256])
+    expected = 440.0 * 2 ** ((7 - 12) / 12)
+    assert abs(cents(median_f0(y[sr // 4 :], sr), expected)) < 20
+
+
+BAD_INPUTS = {
+    "nan": np.full(48000, np.nan, dtype=np.float32),
+    "inf": np.where(np.arange(48000) % 2 == 0, np.inf, -np.inf).astype(np.float32),
+    "dc": np.ones(48000, dtype=np.float32),
+    "silence": np.zeros(48000 * 3, dtype=np.float32),
+    "full_scale_noise": np.random.default_rng(0).uniform(-1, 1, 48000).astype(np.float32),
+    "nan_inside_tone": np.where(np.arange(48000) % 1000 == 0, np.nan, tone(48000, 1.0)).astype(np.float32),
+    "huge": (1e30 * tone(48000, 1.0)).astype(np.float32),
+}
+
+
+@pytest.mark.parametrize("name", BAD_INPUTS)
+@pytest.mark.parametrize("model", ["tone", "random"])
+def test_bad_input_never_yields_nan_or_overs(tone_model_path, random_model_path, name, model):
+    engine = Engine(tone_model_path if model == "tone" else random_model_path)
+    engine.prepare(48000, 512, 1)
+    engine.set_param("output_gain_db", 24)  # worst case: the most gain a user can dial in
+    engine.set_param("harmonic_gain", 4)
+    engine.set_param("noise_gain", 4)
+    y = run_blocks(engine, BAD_INPUTS[name], [512])
+    assert np.all(np.isfinite(y))
+    assert np.abs(y).max() <= OUTPUT_LIMIT
+    # ...and the engine still plays afterwards.
+    after = run_blocks(engine, tone(48000, 0.5), [512])
+    assert np.all(np.isfinite(after)) and np.abs(after).max() > 1e-3
+
+
+def test_silence_gives_silence(tone_model_path):
+    engine = Engine(tone_model_path)
+    engine.prepare(48000, 512, 1)
+    y = run_blocks(engine, np.zeros(48000, dtype=np.float32), [512])
+    assert np.abs(y).max() < 1e-3
+
+
+@pytest.mark.parametrize("sr,block", [(44100, 64), (44100, 128), (48000, 64), (48000, 128)])
+def test_latency_is_reported_within_target(tone_model_path, sr, block):
+    engine = Engine(tone_model_path)
+    engine.prepare(sr, block, 1)
+    assert 0 < engine.latency_samples() <= 0.010 * sr
+
+
+def test_latency_matches_measured_onset(tone_model_path):
+    """An onset in the input shows up in the output `latency` samples later (within one hop)."""
+    sr, onset = 48000, 24000
+    x = tone(sr, 1.0, 220.0, amp=0.5, start=onset / sr)
+    engine = Engine(tone_model_path)
+    engine.set_param("dry_wet", 0.0)  # the dry path is delayed by the reported latency
+    engine.prepare(sr, 128, 1)
+    dry = run_blocks(engine, x, [128])
+    engine.set_param("dry_wet", 1.0)
+    engine.prepare(sr, 128, 1)
+    wet = run_blocks(engine, x, [128])
+    latency = engine.latency_samples()
+    assert np.argmax(np.abs(dry) > 1e-3) == onset + 1 + latency  # the sine's first sample is 0
+    hop = 96 * sr // 24000
+    wet_onset = np.argmax(np.abs(wet) > 0.01)
+    assert onset + latency <= wet_onset <= onset + latency + 3 * hop + 0.021 * sr  # loudness window: 21 ms
+
+
+def test_realtime_matches_offline_when_worker_keeps_up(random_model_path):
+    sr, block = 48000, 256
+    x = tone(sr, 1.0, 260.0)
+    offline = Engine(random_model_path)
+    offline.prepare(sr, block, 1)
+    expected = run_blocks(offline, x, [block])
+    live = Engine(random_model_path, realtime=True)
+    live.prepare(sr, block, 1)
+    out = []
+    for i in range(0, len(x), block):
+        out.append(live.process(x[i : i + block]))
+        time.sleep(block / sr)  # a host calls once per block period
+    got = np.concatenate(out)
+    assert live.status["overruns"] == 0
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_realtime_overrun_holds_controls_and_stays_finite(random_model_path):
+    sr, block = 48000, 4096
+    live = Engine(random_model_path, realtime=True)
+    live.prepare(sr, block, 1)
+    # No pause between blocks: the worker cannot keep up with 40 blocks delivered at once.
+    y = run_blocks(live, tone(sr, 3.0, 300.0), [block])
+    assert np.all(np.isfinite(y)) and np.abs(y).max() <= OUTPUT_LIMIT
+
+
+def test_model_swap_has_no_click(tone_model_path, tmp_path):
+    from model_fixtures import export_tone_model
+
+    other = export_tone_model(tmp_path / "other.onnx", name="other", n_harmonics=12)
+    sr, block = 48000, 256
+    x = tone(sr, 2.0, 220.0)
+    engine = Engine(tone_model_path)
+    engine.prepare(sr, block, 1)
+    out = [engine.process(x[i : i + block]) for i in range(0, sr, block)]
+    engine.set_model(other)
+    out += [engine.process(x[i : i + block]) for i in range(sr - sr % block, len(x), block)]
+    y = np.concatenate(out)
+    assert engine.model.name == "other" and not engine.swap_pending
+    # A click is a sample step far beyond what the steady tone has.
+    steady_step = np.abs(np.diff(y[sr // 2 : sr])).max()
+    swap_step = np.abs(np.diff(y[sr : sr + sr // 4])).max()
+    assert swap_step <= 1.2 * steady_step
+    assert np.abs(y[sr : sr + sr // 4]).min() < np.abs(y[sr // 2 : sr]).max()  # it kept playing
+
+
+def test_bad_model_keeps_the_running_model(tone_model_path, tmp_path):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(tone_model_path.read_bytes()[:1000])
+    engine = Engine(tone_model_path)
+    engine.prepare(48000, 512, 1)
+    with pytest.raises(ModelError, match="broken.onnx"):
+        engine.set_model(broken)
+    assert engine.model.name == "tone"
+    y = run_blocks(engine, tone(48000, 0.5), [512])
+    assert np.abs(y).max() > 1e-3
+
+
+def midi_events(notes, sr):
+    """[(start_s, end_s, note, velocity)] -> engine MIDI events."""
+    events = []
+    for start, end, note, velocity in notes:
+        events.append((int(start * sr), [0x90, note, velocity]))
+        events.append((int(end * sr), [0x80, note, 0]))
+    return sorted(events)
+
+
+def run_midi(engine, n, events, block):
+    out = []
+    for start in range(0, n, block):
+        block_events = [(o - start, m) for o, m in events if start <= o < start + block]
+        out.append(engine.process(np.zeros(min(block, n - start), dtype=np.float32), block_events))
+    return np.concatenate(out)
+
+
+def test_midi_mode_plays_notes_at_their_pitch(tone_model_path):
+    sr = 48000
+    engine = Engine(tone_model_path)
+    engine.prepare(sr, 256, 1)
+    engine.set_param("midi_mode", 1)
+    engine.set_param("glide_ms", 0)
+    notes = [(0.1, 0.6, 60, 100), (0.9, 1.4, 67, 100), (1.5, 1.9, 72, 60)]
+    y = run_midi(engine, 2 * sr, midi_events(notes, sr), 256)
+    latency = engine.latency_samples()
+    for start, end, note, _ in notes:
+        segment = y[int((start + 0.1) * sr) + latency : int(end * sr) + latency]
+        expected = 440.0 * 2 ** ((note - 69) / 12)
+        assert abs(cents(median_f0(segment, sr), expected)) < 20, note
+    # After the 150 ms release; the next note fades in over the hop (4 ms) before its frame.
+    gap = y[int(0.8 * sr) + latency : int(0.89 * sr) + latency]
+    assert np.abs(gap).max() < 1e-3
+
+
+def test_midi_velocity_and_expression_set_loudness(tone_model_path):
+    sr = 48000
+
+    def level(events):
+        engine = Engine(tone_model_path)
+        engine.prepare(sr, 256, 1)
+        engine.set_param("midi_mode", 1)
+        y = run_midi(engine, sr, events, 256)
+        return np.sqrt(np.mean(y[sr // 2 :] ** 2))
+
+    loud = level([(0, [0x90, 60, 127])])
+    soft = level([(0, [0x90, 60, 40])])
+    quieter = level([(0, [0xB0, 11, 40]), (0, [0x90, 60, 127])])
+    assert loud > 1.5 * soft and loud > 1.5 * quieter
+
+
+def test_midi_pitch_bend_moves_the_pitch(tone_model_path):
+    sr = 48000
+    engine = Engine(tone_model_path)
+    engine.prepare(sr, 256, 1)
+    engine.set_param("midi_mode", 1)
+    engine.set_param("pitch_bend_range", 2)
+    bend_up = (8192 + 8191) & 0x3FFF
+    y = run_midi(engine, sr, [(0, [0x90, 69, 100]), (0, [0xE0, bend_up & 0x7F, bend_up >> 7])], 256)
+    assert abs(cents(median_f0(y[sr // 2 :], sr), 440.0 * 2 ** (2 / 12))) < 20
+
+
+def test_midi_output_independent_of_block_size(tone_model_path):
+    sr = 48000
+    events = midi_events([(0.05, 0.3, 62, 90), (0.25, 0.5, 65, 110)], sr)
+
+    def render(block):
+        engine = Engine(tone_model_path)
+        engine.prepare(sr, 1024, 1)
+        engine.set_param("midi_mode", 1)
+        return run_midi(engine, sr // 2 + 2000, events, block)
+
+    assert np.array_equal(render(1024), render(37))
+
+
+def test_stereo_in_gives_stereo_out_with_dry_per_channel(tone_model_path):
+    sr = 48000
+    engine = Engine(tone_model_path)
+    engine.set_param("dry_wet", 0.0)  # before prepare: no smoothing ramp from the default
+    engine.prepare(sr, 512, 2)
+    left, right = tone(sr, 0.5, 220.0), tone(sr, 0.5, 330.0)
+    y = run_blocks(engine, np.stack([left, right]), [512])
+    lat = engine.latency_samples()
+    np.testing.assert_allclose(y[0, lat:], left[:-lat], atol=1e-6)
+    np.testing.assert_allclose(y[1, lat:], right[:-lat], atol=1e-6)
+
+
+def test_parameters_are_listed_and_clamped(tone_model_path):
+    names = {p["name"] for p in PARAMETERS}
+    for expected in ["semitones", "octave", "gate_db", "loudness_offset_db", "auto_adjust", "harmonic_gain",
+                     "noise_gain", "reverb_mix", "dry_wet", "output_gain_db", "midi_mode", "glide_ms"]:
+        assert expected in names
+    engine = Engine(tone_model_path)
+    engine.set_param("semitones", 100)
+    assert engine.get_param("semitones") == 24
+    engine.set_param("semitones", float("nan"))
+    assert engine.get_param("semitones") == 24
+    with pytest.raises(KeyError, match="unknown parameter"):
+        engine.set_param("semitone", 1)
+
+
+def test_gate_silences_quiet_input(tone_model_path):
+    sr = 48000
+    engine = Engine(tone_model_path)
+    engine.prepare(sr, 512, 1)
+    engine.set_param("gate_db", -10)  # above the test tone's loudness
+    y = run_blocks(engine, tone(sr, 0.5, 220.0, amp=0.05), [512])
+    assert np.abs(y).max() < 1e-3
+
+
+def test_harmonic_gain_scales_output(tone_model_path):
+    sr = 48000
+
+    def rms(gain):
+        engine = Engine(tone_model_path)
+        engine.prepare(sr, 512, 1)
+        engine.set_param("harmonic_gain", gain)
+        engine.set_param("noise_gain", 0)
+        y = run_blocks(engine, tone(sr, 0.5, 220.0), [512])
+        return np.sqrt(np.mean(y[sr // 4 :] ** 2))
+
+    assert rms(2.0) == pytest.approx(2 * rms(1.0), rel=1e-3)
+
+
+def test_prepare_rejects_bad_settings(tone_model_path):
+    engine = Engine(tone_model_path)
+    for args in [(0, 512, 1), (48000, 0, 1), (48000, 9000, 1), (48000, 512, 0)]:
+        with pytest.raises(ValueError):
+            engine.prepare(*args)
+    with pytest.raises(ValueError, match="prepare"):
+        engine.process(np.zeros(10, dtype=np.float32))
