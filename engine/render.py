@@ -28,8 +28,12 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, float]:
         raise AudioFileError(f"'{path}' does not exist.")
     try:
         with AudioFile(str(path)) as f:
+            if f.frames == 0:
+                raise AudioFileError(f"'{path}' contains no audio (0 samples).")
             audio = f.read(f.frames)
             rate = float(f.samplerate)
+    except AudioFileError:
+        raise
     except Exception as e:  # pedalboard raises several types for unreadable files
         raise AudioFileError(
             f"cannot read '{path}' as audio ({e}). Supported: {', '.join(s[1:].upper() for s in AUDIO_SUFFIXES)}."

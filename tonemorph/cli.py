@@ -106,11 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        _console().print("[yellow]interrupted; nothing was written.")
+        print("interrupted; nothing was written.", file=sys.stderr)
         return 130
     except (ValueError, KeyError, OSError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        _console().print(f"[red]error:[/red] {message}")
+        print(f"error: {message}", file=sys.stderr)  # unwrapped, so paths stay whole
         return 2
 
 

@@ -1,0 +1,119 @@
+"""The `tonemorph` command as a musician runs it: render and models, and what bad input gets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+from pedalboard.io import AudioFile
+
+TONEMORPH = [sys.executable, "-m", "tonemorph.cli"]
+
+
+def run(*args, env=None):
+    return subprocess.run([*TONEMORPH, *map(str, args)], capture_output=True, text=True, env=env, timeout=300)
+
+
+def write(path, audio, sr):
+    with AudioFile(str(path), "w", samplerate=sr, num_channels=audio.shape[0]) as f:
+        f.write(audio.astype(np.float32))
+
+
+def melody(sr, channels=1, seconds=1.5):
+    t = np.arange(int(sr * seconds)) / sr
+    f0 = np.where(t < seconds / 2, 220.0, 330.0)
+    x = 0.3 * np.sin(2 * np.pi * np.cumsum(f0) / sr)
+    return np.tile(x, (channels, 1)).astype(np.float32)
+
+
+@pytest.mark.parametrize("suffix,sr,channels", [(".wav", 44100, 1), (".flac", 32000, 2), (".mp3", 48000, 1),
+                                                (".ogg", 22050, 2), (".wav", 11025, 1)])
+def test_render_any_file_the_user_has(tone_model_path, tmp_path, suffix, sr, channels):
+    src, dst = tmp_path / f"in{suffix}", tmp_path / "out.wav"
+    write(src, melody(sr, channels), sr)
+    result = run("render", src, dst, "--model", tone_model_path)
+    assert result.returncode == 0, result.stderr
+    out, out_sr = sf.read(dst, always_2d=True)
+    assert out_sr == sr and out.shape[1] == channels
+    assert out.shape[0] >= melody(sr).shape[1]
+    assert np.abs(out).max() > 0.01
+
+
+def test_render_shifts_pitch(tone_model_path, tmp_path):
+    import librosa
+
+    sr = 48000
+    src, dst = tmp_path / "in.wav", tmp_path / "out.wav"
+    t = np.arange(sr) / sr
+    write(src, (0.3 * np.sin(2 * np.pi * 220 * t))[None], sr)
+    assert run("render", src, dst, "-m", tone_model_path, "--semitones", "12").returncode == 0
+    out, _ = sf.read(dst)
+    f0 = np.median(librosa.yin(out[sr // 4 : sr], fmin=100, fmax=1000, sr=sr, frame_length=4096))
+    assert abs(1200 * np.log2(f0 / 440.0)) < 20
+
+
+def bad_input_cases(tmp_path):
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros((0, 1)), 44100)
+    text = tmp_path / "notes.wav"
+    text.write_text("this is not audio")
+    unknown = tmp_path / "clip.xyz"
+    unknown.write_bytes(b"\x00" * 1000)
+    return {"empty": (empty, "no audio"), "not_audio": (text, "cannot read"), "unknown_format": (unknown, "cannot read"),
+            "missing": (tmp_path / "missing.wav", "does not exist")}
+
+
+@pytest.mark.parametrize("case", ["empty", "not_audio", "unknown_format", "missing"])
+def test_bad_input_is_a_clear_error_and_nothing_is_overwritten(tone_model_path, tmp_path, case):
+    src, message = bad_input_cases(tmp_path)[case]
+    dst = tmp_path / "out.wav"
+    dst.write_bytes(b"precious")
+    result = run("render", src, dst, "--model", tone_model_path)
+    assert result.returncode != 0
+    assert message in result.stderr and src.name in result.stderr
+    assert dst.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_bad_model_is_a_clear_error(tmp_path):
+    src, dst, model = tmp_path / "in.wav", tmp_path / "out.wav", tmp_path / "junk.onnx"
+    write(src, melody(44100), 44100)
+    model.write_bytes(b"not a model")
+    result = run("render", src, dst, "--model", model)
+    assert result.returncode != 0 and "junk.onnx" in result.stderr and not dst.exists()
+
+
+def test_render_refuses_to_overwrite_its_input(tone_model_path, tmp_path):
+    src = tmp_path / "in.wav"
+    write(src, melody(44100), 44100)
+    before = src.read_bytes()
+    result = run("render", src, src, "--model", tone_model_path)
+    assert result.returncode != 0 and "is the input" in result.stderr
+    assert src.read_bytes() == before
+
+
+def test_unwritable_output_format_is_refused(tone_model_path, tmp_path):
+    src = tmp_path / "in.wav"
+    write(src, melody(44100), 44100)
+    result = run("render", src, tmp_path / "out.mp4", "--model", tone_model_path)
+    assert result.returncode != 0 and ".flac" in result.stderr
+
+
+def test_models_lists_user_models_and_flags_broken_ones(tone_model_path, tmp_path):
+    import os
+
+    (tmp_path / "horn.onnx").write_bytes(tone_model_path.read_bytes())
+    (tmp_path / "broken.onnx").write_bytes(b"junk")
+    result = run("models", env={**os.environ, "TONEMORPH_MODELS": str(tmp_path), "COLUMNS": "200"})
+    assert result.returncode == 0
+    assert "tone" in result.stdout and "broken" in result.stdout and "unusable" in result.stdout
+
+
+def test_help_reads_well():
+    result = run("--help")
+    assert result.returncode == 0 and "render" in result.stdout and "models" in result.stdout
+    result = run("render", "--help")
+    assert "--semitones" in result.stdout and "--model" in result.stdout

@@ -1,0 +1,87 @@
+"""Model files: lookup by name or path, and a clear error for anything that is not a playable model."""
+
+from __future__ import annotations
+
+import onnx
+import pytest
+
+from tonemorph.engine import Engine, ModelError, find_model, list_models, load_model
+
+
+def test_load_reads_the_metadata(tone_model_path):
+    model = load_model(tone_model_path)
+    info = model.info
+    assert info["name"] == "tone" and info["sample_rate"] == 24000 and info["hop_size"] == 96
+    assert info["n_harmonics"] == 30 and info["state_shape"] == [1, 1, 4]
+
+
+def test_load_by_name_from_the_user_folder(tone_model_path, tmp_path, monkeypatch):
+    monkeypatch.setenv("TONEMORPH_MODELS", str(tmp_path))
+    (tmp_path / "MyHorn.onnx").write_bytes(tone_model_path.read_bytes())
+    assert find_model("myhorn") == tmp_path / "MyHorn.onnx"
+    assert any(e.name == "MyHorn" and e.source == "user" for e in list_models())
+    assert load_model("MyHorn").info["name"] == "tone"
+
+
+def test_unknown_name_lists_what_exists(tmp_path, monkeypatch):
+    monkeypatch.setenv("TONEMORPH_MODELS", str(tmp_path))
+    with pytest.raises(ModelError, match="no model named 'tuba'.*known"):
+        load_model("tuba")
+
+
+def strip_metadata(src, dst, key):
+    graph = onnx.load(str(src))
+    kept = [p for p in graph.metadata_props if p.key != key]
+    del graph.metadata_props[:]
+    graph.metadata_props.extend(kept)
+    onnx.save(graph, str(dst))
+
+
+def set_metadata(src, dst, key, value):
+    graph = onnx.load(str(src))
+    for p in graph.metadata_props:
+        if p.key == key:
+            p.value = value
+    onnx.save(graph, str(dst))
+
+
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        (lambda src, dst: dst.write_bytes(src.read_bytes()[: len(src.read_bytes()) // 2]), "ONNX Runtime cannot open"),
+        (lambda src, dst: dst.write_bytes(bytes(range(256)) * 64), "ONNX Runtime cannot open"),
+        (lambda src, dst: dst.write_bytes(b""), "empty"),
+        (lambda src, dst: strip_metadata(src, dst, "sample_rate"), "metadata 'sample_rate' is missing"),
+        (lambda src, dst: strip_metadata(src, dst, "tonemorph_format"), "tonemorph_format"),
+        (lambda src, dst: strip_metadata(src, dst, "reverb_ir"), "reverb_ir"),
+        (lambda src, dst: set_metadata(src, dst, "hop_size", "ninety"), "hop_size.*not a number"),
+        (lambda src, dst: set_metadata(src, dst, "tonemorph_format", "7"), "format is 7"),
+        (lambda src, dst: set_metadata(src, dst, "n_harmonics", "31"), "n_harmonics"),
+    ],
+    ids=["truncated", "random_bytes", "empty", "no_sample_rate", "no_format", "no_reverb", "bad_number",
+         "future_format", "wrong_harmonics"],
+)
+def test_bad_model_file_gives_clear_error(tone_model_path, tmp_path, make, message):
+    bad = tmp_path / "bad.onnx"
+    make(tone_model_path, bad)
+    with pytest.raises(ModelError, match=message) as err:
+        load_model(bad)
+    assert "bad.onnx" in str(err.value)
+
+
+def test_wrong_graph_is_refused(tmp_path):
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    graph = helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y]),
+                              opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    path = tmp_path / "identity.onnx"
+    onnx.save(graph, str(path))
+    with pytest.raises(ModelError, match="no input 'f0_hz'"):
+        load_model(path)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(ModelError, match="nothere.onnx"):
+        Engine(tmp_path / "nothere.onnx")
