@@ -45,9 +45,13 @@ def export_tone_model(path: Path, name: str = "tone", **kwargs) -> Path:
     return path
 
 
-def export_random_model(path: Path, name: str = "random", hidden: int = 32, seed: int = 0) -> Path:
+def random_ddsp(hidden: int = 32, seed: int = 0) -> DDSP:
+    """An untrained DDSP with reproducible weights (the torch side of parity tests)."""
     torch.manual_seed(seed)
-    ddsp = DDSP(Decoder(hidden=hidden, loudness_mean=-40.0, loudness_std=15.0, n_harmonics=40, n_noise_bands=33),
+    return DDSP(Decoder(hidden=hidden, loudness_mean=-40.0, loudness_std=15.0, n_harmonics=40, n_noise_bands=33),
                 reverb_seconds=0.25)
-    export_onnx(ddsp, path, name=name, version=1, f0_range=(80.0, 1200.0))
+
+
+def export_random_model(path: Path, name: str = "random", hidden: int = 32, seed: int = 0) -> Path:
+    export_onnx(random_ddsp(hidden, seed), path, name=name, version=1, f0_range=(80.0, 1200.0))
     return path
