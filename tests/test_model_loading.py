@@ -57,9 +57,10 @@ def set_metadata(src, dst, key, value):
         (lambda src, dst: set_metadata(src, dst, "hop_size", "ninety"), "hop_size.*not a number"),
         (lambda src, dst: set_metadata(src, dst, "tonemorph_format", "7"), "format is 7"),
         (lambda src, dst: set_metadata(src, dst, "n_harmonics", "31"), "n_harmonics"),
+        (lambda src, dst: set_metadata(src, dst, "hop_size", "97"), "hop_size. 97 is not supported"),
     ],
     ids=["truncated", "random_bytes", "empty", "no_sample_rate", "no_format", "no_reverb", "bad_number",
-         "future_format", "wrong_harmonics"],
+         "future_format", "wrong_harmonics", "unsupported_hop"],
 )
 def test_bad_model_file_gives_clear_error(tone_model_path, tmp_path, make, message):
     bad = tmp_path / "bad.onnx"

@@ -37,10 +37,11 @@ public:
 private:
     Spec spec_;
     std::unique_ptr<RealFft> fft_;
-    std::vector<float> window_, weights_, frame_, history_;
+    std::vector<float> window_, weights_, frame_;
     std::vector<std::complex<float>> spectrum_;
-    int filled_ = 0;   // samples pushed since reset, saturating at history size
-    int phase_ = 0;    // samples into the current hop
+    std::vector<float> history_;  // 2 * n_fft: every sample is written twice, so the last n_fft
+    int write_ = 0;               // samples always sit contiguously at history_[write_ .. write_ + n_fft)
+    int phase_ = 0;               // samples into the current hop
 };
 
 }  // namespace tonemorph

@@ -10,9 +10,18 @@ namespace tonemorph {
 static_assert(sizeof(kiss_fft_cpx) == sizeof(std::complex<float>),
               "kiss_fft_cpx and std::complex<float> must share a layout");
 
+bool RealFft::supported(std::size_t size) {
+    if (size == 0 || size % 2 != 0) return false;
+    std::size_t n = size / 2;
+    for (std::size_t p : {2, 3, 5})
+        while (n % p == 0) n /= p;
+    return n == 1;
+}
+
 RealFft::RealFft(std::size_t size) : size_(size) {
-    if (size == 0 || size % 2 != 0)
-        throw std::invalid_argument("RealFft: size must be even and > 0, got " + std::to_string(size));
+    if (!supported(size))
+        throw std::invalid_argument("RealFft: size must be even with size/2 a product of 2, 3 and 5, got " +
+                                    std::to_string(size));
     forward_plan_ = kiss_fftr_alloc(static_cast<int>(size), 0, nullptr, nullptr);
     inverse_plan_ = kiss_fftr_alloc(static_cast<int>(size), 1, nullptr, nullptr);
     if (!forward_plan_ || !inverse_plan_) throw std::bad_alloc();

@@ -12,7 +12,10 @@ namespace tonemorph {
 
 class RealFft final {
 public:
-    explicit RealFft(std::size_t size);  // size: even, > 0
+    // size: even, > 0, and size / 2 a product of 2, 3 and 5 only (KissFFT allocates scratch memory on
+    // every call for other prime factors, which the audio thread must never do).
+    explicit RealFft(std::size_t size);
+    static bool supported(std::size_t size);
     ~RealFft();
     RealFft(const RealFft&) = delete;
     RealFft& operator=(const RealFft&) = delete;

@@ -4,7 +4,9 @@
 //   d(tau)  = sum_{j=0}^{W-1} (x[e-W+j] - x[e-W+j-tau])^2      e = (k+1)*hop
 //   d'(tau) = d(tau) * tau / sum_{t=1}^{tau} d(t)                (cumulative mean normalised)
 // The first tau in [sr/fmax, sr/fmin] with d' below the absolute threshold (then its local
-// minimum), else the global minimum, refined by parabolic interpolation.
+// minimum), else the global minimum. An octave guard replaces a mediocre first dip by the one near
+// k*tau (k = 2, 3) when that is clearly deeper. Voiced periods are refined by parabolic interpolation,
+// then Newton steps on the band-limited d (YinPitch.cpp).
 // confidence = 1 - d'(tau*) clamped to [0, 1]; f0 = sr / tau*.
 #pragma once
 
@@ -26,8 +28,8 @@ public:
         int hop = 96;
         double fmin_hz = 50.0;
         double fmax_hz = 2000.0;
-        double window_ms = 20.0;   // W, the integration window
-        double threshold = 0.15;   // YIN absolute threshold
+        double window_ms = 20.0;  // W, the integration window
+        double threshold = 0.15;  // YIN absolute threshold
     };
 
     YinPitch();
@@ -36,7 +38,7 @@ public:
     void reset();
 
     // Push n samples; each completed frame writes one estimate to out[] (capacity
-    // must be >= frames_for(n) + 1). Returns the number of estimates written.
+    // must be >= n / hop + 1). Returns the number of estimates written.
     int process(const float* in, int n, PitchEstimate* out);
 
     // Analyse a whole buffer that ends at a frame boundary: the window is the last
@@ -44,8 +46,8 @@ public:
     // keeps its own input history.
     PitchEstimate analyse(const float* history_end);
 
-    int history_size() const;  // W + tau_max
-    int latency_samples() const; // centre of the analysis window behind the frame end
+    int history_size() const;     // W + tau_max, tau_max = ceil(sr / fmin) + 1
+    int latency_samples() const;  // centre of the analysis window behind the frame end
     const Spec& spec() const { return spec_; }
 
 private:
@@ -53,5 +55,10 @@ private:
     Spec spec_;
     std::unique_ptr<Impl> impl_;
 };
+
+// The engine treats a frame as voiced when confidence >= kVoicedConfidence. It is 1 - the default YIN
+// threshold, the same line the tracker draws when it holds f0 (a dip below the threshold means
+// confidence above it), so gate and f0 agree. With another threshold the line is 1 - threshold.
+inline constexpr float kVoicedConfidence = 1.0f - static_cast<float>(YinPitch::Spec{}.threshold);
 
 }  // namespace tonemorph

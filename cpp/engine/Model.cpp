@@ -2,6 +2,8 @@
 
 #include <onnxruntime_cxx_api.h>
 
+#include "RealFft.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -146,6 +148,14 @@ std::shared_ptr<const Model> Model::load(const std::string& path) {
     if (info.n_noise_bands < 2) fail(path, "metadata 'n_noise_bands' must be at least 2");
     info.loudness_n_fft = parse_positive_int(meta, "loudness_n_fft", path, 65536);
     if (info.loudness_n_fft % 2 != 0) fail(path, "metadata 'loudness_n_fft' must be even");
+    if (!RealFft::supported(2 * static_cast<std::size_t>(info.hop_size)))
+        fail(path, "metadata 'hop_size' " + std::to_string(info.hop_size) +
+                       " is not supported: hop_size must be a product of 2, 3 and 5 (e.g. 64, 96, 120, 128)");
+    if (!RealFft::supported(2 * static_cast<std::size_t>(info.n_noise_bands - 1)))
+        fail(path, "metadata 'n_noise_bands' " + std::to_string(info.n_noise_bands) +
+                       " is not supported: n_noise_bands - 1 must be a product of 2, 3 and 5 (e.g. 33, 65, 129)");
+    if (!RealFft::supported(static_cast<std::size_t>(info.loudness_n_fft)))
+        fail(path, "metadata 'loudness_n_fft' must be even with half of it a product of 2, 3 and 5 (e.g. 512)");
     info.loudness_mean = static_cast<float>(parse_number(meta, "loudness_mean", path));
     info.loudness_std = static_cast<float>(parse_number(meta, "loudness_std", path));
     if (!(info.loudness_std > 0.0f)) fail(path, "metadata 'loudness_std' must be > 0");

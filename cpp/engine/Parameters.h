@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cstddef>
 
+#include "YinPitch.h"
+
 namespace tonemorph {
 
 enum class Param : int {
@@ -39,8 +41,8 @@ struct ParamSpec {
 
 constexpr std::size_t kParamCount = static_cast<std::size_t>(Param::Count);
 
-// Confidence below which a frame is unvoiced (YIN: 1 - d'(tau)); see tests/test_pitch.py.
-constexpr float kDefaultConfidenceThreshold = 0.5f;
+// Confidence below which a frame is unvoiced: YIN's own line (see YinPitch.h, tests/test_pitch.py).
+constexpr float kDefaultConfidenceThreshold = kVoicedConfidence;
 
 inline constexpr std::array<ParamSpec, kParamCount> kParamSpecs = {{
     {"input_gain_db", -24.0f, 24.0f, 0.0f, "dB", "Gain applied to the input before analysis"},
