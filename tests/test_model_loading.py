@@ -86,3 +86,23 @@ def test_wrong_graph_is_refused(tmp_path):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(ModelError, match="nothere.onnx"):
         Engine(tmp_path / "nothere.onnx")
+
+
+def test_reverb_tail_below_80_db_is_trimmed(tmp_path):
+    import torch
+
+    from model_fixtures import ToneDecoder
+    from tonemorph.training.export import export_onnx
+    from tonemorph.training.models import DDSP
+
+    ddsp = DDSP(ToneDecoder(), reverb_seconds=0.5)
+    with torch.no_grad():
+        ddsp.reverb_ir_raw[:] = 0.0
+        ddsp.reverb_ir_raw[1] = 1.0
+        ddsp.reverb_ir_raw[3000] = 2e-4  # -74 dB: kept
+        ddsp.reverb_ir_raw[5000] = 5e-5  # -86 dB: dust
+    path = tmp_path / "tail.onnx"
+    export_onnx(ddsp, path, name="tail", version=1, f0_range=(50.0, 2000.0))
+    model = load_model(path)
+    assert model.info["reverb_ir_length"] == 3001
+    assert model.reverb_ir[1] == 1.0

@@ -18,6 +18,7 @@ namespace {
 constexpr const char* kInputNames[] = {"f0_hz", "loudness_db", "state"};
 constexpr const char* kOutputNames[] = {"amplitude", "harmonic_distribution", "noise_magnitudes", "state_out"};
 constexpr int kFormatVersion = 1;
+constexpr float kReverbTailFloor = 1e-4f;  // -80 dB below the IR's peak
 
 Ort::Env& ort_env() {
     static Ort::Env env(ORT_LOGGING_LEVEL_ERROR, "tonemorph");
@@ -163,6 +164,12 @@ std::shared_ptr<const Model> Model::load(const std::string& path) {
     info.f0_max_hz = static_cast<float>(parse_number(meta, "f0_max_hz", path));
     if (!meta.count("reverb_ir")) fail(path, "metadata 'reverb_ir' is missing");
     info.reverb_ir = decode_base64_floats(meta["reverb_ir"], path);
+    // A learned IR decays into numerical dust; convolving with its last 80 dB costs time and adds nothing.
+    float peak = 0.0f;
+    for (float v : info.reverb_ir) peak = std::max(peak, std::fabs(v));
+    std::size_t keep = info.reverb_ir.size();
+    while (keep > 0 && std::fabs(info.reverb_ir[keep - 1]) <= kReverbTailFloor * peak) --keep;
+    info.reverb_ir.resize(keep);
 
     const auto& dist = outputs["harmonic_distribution"];
     const auto& noise = outputs["noise_magnitudes"];
