@@ -44,8 +44,9 @@ def test_reported_latency(benchmark, bundled_size_model, sr, block):
         assert latency_ms <= 10.0
 
 
-def test_engine_realtime_factor(benchmark, bundled_size_model):
-    _, path = bundled_size_model
+def test_engine_realtime_factor(benchmark, sized_model):
+    """Per model size (GRU hidden 128 / 256 / 512); the bundled instruments use 256."""
+    _, path = sized_model
     x = guitar_like(SR, SECONDS)
     engine = Engine(path)
 
