@@ -30,9 +30,9 @@ void Engine::collect_garbage() {
 }
 
 void Engine::retire(Pipeline* p) {
-    // The audio thread never deletes: a full queue (64 swaps uncollected) keeps the old pipeline alive
-    // in next_'s place until the next control-thread call.
-    if (!retired_.try_enqueue(p)) next_.reset(p);
+    // The audio thread never frees. set_model() collects before it publishes, so at most two pipelines
+    // wait here per swap and the queue (64) cannot fill.
+    retired_.try_enqueue(p);
 }
 
 void Engine::set_model(std::shared_ptr<const Model> model) {
