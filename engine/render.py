@@ -58,6 +58,9 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: float) 
         raise AudioFileError(f"cannot write '{path}': the folder '{folder}' does not exist.")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=folder)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's owner-only mode would stick to the result
     try:
         with AudioFile(tmp, "w", samplerate=sample_rate, num_channels=audio.shape[0]) as f:
             f.write(np.ascontiguousarray(audio, dtype=np.float32))

@@ -117,3 +117,14 @@ def test_help_reads_well():
     assert result.returncode == 0 and "render" in result.stdout and "models" in result.stdout
     result = run("render", "--help")
     assert "--semitones" in result.stdout and "--model" in result.stdout
+
+
+def test_rendered_file_gets_normal_permissions(tone_model_path, tmp_path):
+    import os
+
+    src, dst = tmp_path / "in.wav", tmp_path / "out.wav"
+    write(src, melody(44100), 44100)
+    assert run("render", src, dst, "--model", tone_model_path).returncode == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert dst.stat().st_mode & 0o777 == 0o666 & ~umask
