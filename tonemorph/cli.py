@@ -75,6 +75,315 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plugin_path(args: argparse.Namespace) -> int:
+    from tonemorph.plugins import bundles, plugins_dir
+
+    print(plugins_dir())
+    for b in bundles():
+        print(f"  {b.format:<10} {b.name:<16} {b.path}")
+    return 0
+
+
+def cmd_plugin_install(args: argparse.Namespace) -> int:
+    from tonemorph.plugins import FORMATS, install
+
+    done = install(tuple(args.format or FORMATS))
+    for b, dest in done:
+        print(f"{b.format:<10} {b.name:<16} -> {dest}")
+    if not done:
+        raise ValueError("no plugin bundle was built; rebuild with `bash scripts/build.sh`.")
+    print("Rescan plugins in your host (Reaper, Ardour, Bitwig...) to find tonemorph and tonemorph Synth.")
+    return 0
+
+
+# --- training: prepare, train, export, eval -------------------------------------------------------------------
+
+TRAIN_EPILOG = """examples:
+  tonemorph train ~/recordings/sax --name mysax          # from scratch: 10-15 min of audio, ~25 min on 2 cores
+  tonemorph train ~/recordings/sax --name mysax --from trumpet     # fine-tune a bundled model (a few minutes)
+  tonemorph train --resume ~/.local/share/tonemorph/runs/mysax      # continue after Ctrl-C
+  torchrun --nproc_per_node 4 -m tonemorph.cli train DATA --name NAME --device cuda   # several GPUs
+
+Ctrl-C stops after the current step and saves; nothing is lost. The run folder keeps the checkpoint, TensorBoard
+logs (tensorboard --logdir RUN) and, at the end, a report/ folder with plots and example sounds."""
+
+
+def _progress_callback(bar, task):
+    def update(*args):  # prepare reports (done, total, ...)
+        if len(args) >= 2:
+            bar.update(task, completed=args[0], total=args[1])
+
+    return update
+
+
+def _load_data(source: str | Path, *, sample_rate: int, hop: int, cache: str | None, processes=None):
+    """A prepared .npz (from `tonemorph prepare --out`) or a folder of audio (prepared now, cached)."""
+    from tonemorph.training.dataset import load_prepared
+
+    source = Path(source).expanduser()
+    if source.is_file():
+        return load_prepared(source)
+    if not source.is_dir():
+        raise ValueError(f"'{source}' does not exist; give a folder of recordings (WAV/FLAC/MP3/OGG) or a file "
+                         "made by `tonemorph prepare --out`.")
+    from tonemorph.training.prepare import prepare
+
+    def run_prepare(show: bool):
+        if not show:
+            return prepare(source, sample_rate=sample_rate, hop=hop, cache_dir=cache)
+        with _progress("prepare") as bar:
+            task = bar.add_task(f"analysing {source.name}", total=None)
+            return prepare(source, sample_rate=sample_rate, hop=hop, cache_dir=cache,
+                           progress=_progress_callback(bar, task))
+
+    if processes is None or not processes.distributed:
+        return run_prepare(True)
+    import torch.distributed as dist
+
+    # One process analyses the folder and fills the cache; the others then read the cache.
+    dataset = run_prepare(True) if processes.main else None
+    dist.barrier()
+    return dataset if processes.main else run_prepare(False)
+
+
+def _describe_data(dataset) -> str:
+    import numpy as np
+
+    voiced = float(np.mean(dataset.confidence >= 0.5)) if len(dataset) else 0.0
+    return (f"{dataset.seconds() / 60:.1f} min of audio in {len(dataset)} chunks from {len(dataset.files)} files, "
+            f"{100 * voiced:.0f}% pitched, {dataset.sample_rate} Hz")
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    dataset = _load_data(args.data_dir, sample_rate=args.sample_rate, hop=args.hop, cache=args.cache)
+    print(_describe_data(dataset))
+    for entry in dataset.meta.get("skipped") or []:
+        print(f"  skipped: {entry.get('reason', entry)}")
+    if dataset.meta.get("cache"):
+        print(f"cache: {dataset.meta['cache']}  (a second run on the same folder reads it at once)")
+    if args.out:
+        out = Path(args.out)
+        dataset.save(out)
+        print(f"prepared data: {out}  (train on it with `tonemorph train {out} --name NAME`)")
+    return 0
+
+
+def _check_name(name: str) -> str:
+    if not name or name != Path(name).name or name.startswith("."):
+        raise ValueError(f"--name '{name}': use a plain name such as 'mysax' (it becomes the file NAME.onnx).")
+    return name
+
+
+def _train_config(args: argparse.Namespace):
+    from dataclasses import fields
+
+    from tonemorph.training.config import FINETUNE_OVERRIDES, TrainConfig
+
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+              if getattr(args, f.name, None) is not None}
+    if args.init_from:
+        values = {**FINETUNE_OVERRIDES, **values}
+    return TrainConfig(**values)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tonemorph.paths import user_models_dir
+    from tonemorph.training import train as training
+
+    console = _console()
+    if args.resume:
+        if args.data_dir or args.init_from:
+            raise ValueError("--resume continues a run with its own data and settings; give only the run folder "
+                             "(and optionally --steps or --device).")
+        run_dir = Path(args.resume).expanduser()
+        saved = training.load_checkpoint(run_dir)
+        if saved["kind"] != training.CHECKPOINT_KIND:
+            raise ValueError(f"'{run_dir}' is not a training run folder (it holds exported weights).")
+        config = training.TrainConfig.from_dict(saved["config"])
+        run = saved["run"]
+        name = saved["name"]
+        model_path = Path(run["model_path"]) if run.get("model_path") else user_models_dir() / f"{name}.onnx"
+        processes = training.init_processes(args.device or config.device)
+        dataset = _load_data(run["data_source"], sample_rate=config.sample_rate, hop=config.hop, cache=args.cache,
+                             processes=processes)
+        if run.get("data_fingerprint") and dataset.meta.get("fingerprint") != run["data_fingerprint"]:
+            console.print(f"[yellow]warning: the audio in {run['data_source']} changed since this run started; "
+                          "training continues on the audio as it is now.")
+    else:
+        if not args.data_dir or not args.name:
+            raise ValueError("give the folder of recordings and a name: tonemorph train DATA_DIR --name NAME "
+                             "(or --resume RUN_DIR to continue a run).")
+        name = _check_name(args.name)
+        model_path = Path(args.out) if args.out else user_models_dir() / f"{name}.onnx"
+        if model_path.exists() and not args.overwrite:
+            raise ValueError(f"'{model_path}' already exists; choose another --name, or add --overwrite to "
+                             "replace it when training ends.")
+        run_dir = Path(args.run_dir) if args.run_dir else training.runs_dir() / name
+        if (run_dir / training.CHECKPOINT_NAME).exists():
+            raise ValueError(f"a run named '{name}' already exists in {run_dir}; continue it with "
+                             f"`tonemorph train --resume {run_dir}`, or choose another --name or --run-dir.")
+        config = _train_config(args)
+        if args.init_from:  # the data must be prepared at the rate of the model we start from
+            init = training.load_checkpoint(training.resolve_init(args.init_from))
+            config = training.TrainConfig.from_dict({**vars(config), **init["model_args"]})
+        processes = training.init_processes(config.device)
+        dataset = _load_data(args.data_dir, sample_rate=config.sample_rate, hop=config.hop, cache=args.cache,
+                             processes=processes)
+        if processes.main:
+            console.print(f"data: {_describe_data(dataset)}", soft_wrap=True)
+            training.start_run(dataset, run_dir, config, name=name,
+                               data_source=str(Path(args.data_dir).expanduser().resolve()),
+                               init_from=args.init_from, model_path=model_path.expanduser().resolve())
+        if processes.distributed:
+            import torch.distributed as dist
+
+            dist.barrier()
+    if processes.main:
+        console.print(f"run folder: {run_dir}   (tensorboard --logdir {run_dir})", soft_wrap=True)
+    result = training.train(run_dir, dataset, steps=args.steps, device=args.device)
+    if processes.distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
+    if not processes.main:
+        return 130 if result.interrupted else 0
+    if result.interrupted:
+        print(f"stopped at step {result.step}; checkpoint saved in {run_dir}\n"
+              f"continue with: tonemorph train --resume {run_dir}", file=sys.stderr)
+        return 130
+    onnx_path, weights = training.export_checkpoint(run_dir, model_path, name=name)
+    print(f"report:  {result.report}")
+    print(f"model:   {onnx_path}   (play it: tonemorph render IN.wav OUT.wav --model {name})")
+    print(f"weights: {weights}   (for fine-tuning: --from {name})")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from tonemorph.paths import user_models_dir
+    from tonemorph.training.train import export_checkpoint, load_checkpoint
+
+    data = load_checkpoint(args.checkpoint)
+    name = _check_name(args.name or data.get("name") or Path(args.checkpoint).stem)
+    out = Path(args.out) if args.out else user_models_dir() / f"{name}.onnx"
+    if out.exists() and not args.overwrite:
+        raise ValueError(f"'{out}' already exists; choose another --name or --out, or add --overwrite.")
+    onnx_path, weights = export_checkpoint(args.checkpoint, out, name=name)
+    print(f"model:   {onnx_path}  (step {data.get('step', 0)})\nweights: {weights}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from tonemorph.training.evaluate import evaluate, format_table
+
+    results = evaluate(args.model, args.heldout, instrument=args.instrument, out_json=args.json,
+                       params=dict(args.param or []))
+    print(format_table(results))
+    if args.json:
+        print(f"numbers: {args.json}")
+    return 0
+
+
+def add_training_commands(sub) -> None:
+    from tonemorph.training.config import FINETUNE_OVERRIDES, TrainConfig
+
+    defaults = TrainConfig()
+    p = sub.add_parser("prepare", help="analyse a folder of recordings for training (pitch, loudness; cached)",
+                       description="Find every WAV/FLAC/MP3/OGG under DATA_DIR (nested folders too), resample it, "
+                                   "trim silence, cut it into chunks and measure pitch and loudness. The result is "
+                                   "cached, so `tonemorph train` on the same folder starts at once. Unreadable "
+                                   "files are skipped and listed.")
+    p.add_argument("data_dir", metavar="DATA_DIR", help="folder of recordings of one instrument")
+    p.add_argument("--out", metavar="FILE.npz", help="also save the prepared data to this file "
+                                                     "(`tonemorph train FILE.npz` trains on it)")
+    p.add_argument("--cache-dir", dest="cache", metavar="DIR",
+                   help="where to keep the analysis cache (default: .tonemorph inside DATA_DIR)")
+    p.add_argument("--sample-rate", type=int, default=defaults.sample_rate,
+                   help=f"model sample rate in Hz (default {defaults.sample_rate})")
+    p.add_argument("--hop", type=int, default=defaults.hop,
+                   help=f"samples per control frame (default {defaults.hop}, 4 ms at 24 kHz)")
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("train", help="train an instrument from a folder of recordings",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=TRAIN_EPILOG,
+                       description="Turn a folder of recordings of one monophonic instrument (10-15 minutes is "
+                                   "plenty; a few minutes with --from) into an instrument model: prepare the "
+                                   "audio, train, and export NAME.onnx into your model folder, where `tonemorph "
+                                   "render`, `tonemorph models` and the plugin find it.")
+    p.add_argument("data_dir", metavar="DATA_DIR", nargs="?",
+                   help="folder of recordings, or a file made by `tonemorph prepare --out`")
+    p.add_argument("--name", "-n", help="the instrument's name; the model is saved as NAME.onnx")
+    p.add_argument("--from", dest="init_from", metavar="MODEL",
+                   help="fine-tune from a model (a name from `tonemorph models`, an .onnx with its .pt beside it, "
+                        "or a run folder); a few minutes of audio are enough")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last checkpoint")
+    p.add_argument("--run-dir", metavar="DIR",
+                   help="where to keep checkpoints, logs and the report (default: runs/NAME beside your model "
+                        "folder; $TONEMORPH_RUNS overrides)")
+    p.add_argument("--out", metavar="FILE.onnx", help="write the model here instead of your model folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model of the same name")
+    p.add_argument("--cache-dir", dest="cache", metavar="DIR",
+                   help="where to keep the analysis cache (default: .tonemorph inside DATA_DIR)")
+    g = p.add_argument_group("training settings (the defaults suit 10-15 minutes of audio on a laptop CPU)")
+    g.add_argument("--steps", type=int, help=f"training steps (default {defaults.steps}; "
+                                             f"{FINETUNE_OVERRIDES['steps']} with --from); with --resume: the new total")
+    g.add_argument("--device", help="cpu, cuda or cuda:N (default cpu)")
+    g.add_argument("--batch-size", dest="batch_size", type=int,
+                   help=f"audio crops per step (default {defaults.batch_size}, per process under torchrun)")
+    g.add_argument("--crop-seconds", dest="crop_seconds", type=float,
+                   help=f"length of each training crop (default {defaults.crop_seconds})")
+    g.add_argument("--lr", type=float, help=f"learning rate (default {defaults.lr}; "
+                                            f"{FINETUNE_OVERRIDES['lr']} with --from), halved every --lr-decay-steps")
+    g.add_argument("--lr-decay-steps", dest="lr_decay_steps", type=int,
+                   help=f"steps over which the learning rate halves (default {defaults.lr_decay_steps})")
+    g.add_argument("--seed", type=int, help=f"random seed (default {defaults.seed})")
+    g.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="compile the model with torch.compile: ~1.75x faster steps after ~45 s of compiling "
+                        "(default on; falls back to plain PyTorch where it cannot compile)")
+    g.add_argument("--checkpoint-every", dest="checkpoint_every", type=int,
+                   help=f"save a checkpoint every N steps (default {defaults.checkpoint_every})")
+    g = p.add_argument_group("model size (ignored with --from: the model keeps its size)")
+    g.add_argument("--hidden", type=int, help=f"GRU and MLP width (default {defaults.hidden})")
+    g.add_argument("--harmonics", dest="n_harmonics", type=int,
+                   help=f"harmonics of the additive synth (default {defaults.n_harmonics})")
+    g.add_argument("--noise-bands", dest="n_noise_bands", type=int,
+                   help=f"bands of the noise filter (default {defaults.n_noise_bands})")
+    g.add_argument("--reverb-seconds", dest="reverb_seconds", type=float,
+                   help=f"length of the learned reverb (default {defaults.reverb_seconds})")
+    g.add_argument("--sample-rate", dest="sample_rate", type=int,
+                   help=f"model sample rate in Hz (default {defaults.sample_rate})")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export", help="write a model file from a training run's checkpoint",
+                       description="Export a training run (its folder or a checkpoint .pt) as an instrument model "
+                                   "(.onnx, checked against torch in ONNX Runtime), with NAME.pt beside it for "
+                                   "fine-tuning. Useful to try a run before it finishes.")
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a run folder or a checkpoint .pt file")
+    p.add_argument("--name", "-n", help="instrument name (default: the run's name)")
+    p.add_argument("--out", metavar="FILE.onnx", help="where to write it (default: NAME.onnx in your model folder)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model file")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("eval", help="measure an instrument on held-out audio through the real engine",
+                       description="Render held-out audio through MODEL with the real-time engine and measure: "
+                                   "(a) resynthesis: the pitch of the output vs the input (median cents) on the "
+                                   "instrument's own held-out renders; (b) guitar in: how far the output's timbre "
+                                   "(mean MFCC) is from the instrument's render of the same melody, relative to "
+                                   "the guitar's distance (target <= 0.6), and how closely its pitch follows the "
+                                   "guitar (target <= 20 cents median).")
+    p.add_argument("model", metavar="MODEL", help="model name (see `tonemorph models`) or .onnx path")
+    p.add_argument("--heldout", required=True, metavar="DIR",
+                   help="held-out folder with manifest.json (made by training/soundfont.py)")
+    p.add_argument("--instrument", help="which instrument of the held-out set the model plays "
+                                        "(default: the model's name)")
+    p.add_argument("--json", metavar="FILE", help="write the numbers to this JSON file")
+    p.add_argument("--param", action="append", type=_parse_param, metavar="NAME=VALUE",
+                   help="an engine parameter for the renders, e.g. --param auto_adjust=1 (repeatable; "
+                        "default: the engine's defaults)")
+    p.set_defaults(func=cmd_eval)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tonemorph",
@@ -98,6 +407,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list the installed instrument models",
                        description="List the bundled instruments and those in your user model folder.")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("plugin-path", help="print where the built plugins (VST3, LV2, standalone) are",
+                       description="Print the folder holding the built plugin bundles, and each bundle.")
+    p.set_defaults(func=cmd_plugin_path)
+    p = sub.add_parser("plugin", help="install the plugins into your plugin folders",
+                       description="Plugin bundles: `tonemorph plugin install` copies them into the standard "
+                                   "per-user folders (~/.vst3, ~/.lv2; the standalone apps into your data folder "
+                                   "with links in ~/.local/bin).")
+    plugin_sub = p.add_subparsers(dest="plugin_command", required=True, metavar="ACTION")
+    p = plugin_sub.add_parser("install", help="copy the built bundles into your plugin folders")
+    p.add_argument("--format", action="append", choices=["vst3", "lv2", "standalone"],
+                   help="only this format (repeatable; default: all)")
+    p.set_defaults(func=cmd_plugin_install)
+
+    add_training_commands(sub)
     return parser
 
 
