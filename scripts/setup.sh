@@ -14,7 +14,13 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 apt_packages=(build-essential cmake ninja-build pkg-config python3-venv python3-dev
   libreaderwriterqueue-dev libkissfft-dev
-  fluid-soundfont-gm libfluidsynth-dev)
+  fluid-soundfont-gm libfluidsynth-dev
+  # the plugin: JUCE 7 (with the VST3 and LV2 SDKs) and the libraries its Linux back ends build against
+  juce-modules-source libasound2-dev libjack-dev libfreetype-dev libfontconfig1-dev libx11-dev
+  libxcomposite-dev libxcursor-dev libxext-dev libxinerama-dev libxrandr-dev libxrender-dev libgl-dev
+  # the plugin tests: LV2 tools (lv2ls/lv2info/lv2apply, lv2_validate + sord_validate), an X server for the
+  # editor and the standalone app, and tools to find and photograph its window
+  lilv-utils lv2-dev sordi xvfb xauth xdotool x11-utils imagemagick)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,98 @@
+#include "EditorParts.h"
+
+#include <cmath>
+
+namespace tonemorph::plugin {
+
+DarkLookAndFeel::DarkLookAndFeel() {
+    using CS = juce::LookAndFeel_V4::ColourScheme;
+    setColourScheme(CS{colours::background, colours::panel, colours::panel, colours::dim, colours::text,
+                       colours::accent, juce::Colours::black, colours::accent, colours::text});
+    setColour(juce::Slider::rotarySliderFillColourId, colours::accent);
+    setColour(juce::Slider::thumbColourId, colours::text);
+    setColour(juce::Slider::textBoxOutlineColourId, juce::Colours::transparentBlack);
+    setColour(juce::TabbedButtonBar::tabOutlineColourId, colours::panel);
+    setColour(juce::TabbedComponent::backgroundColourId, colours::panel);
+}
+
+void LevelMeter::push(float peak, float seconds) {
+    const float db = peak > 0.0f ? 20.0f * std::log10(peak) : -100.0f;
+    db_ = std::max(db, db_ - 20.0f * seconds);
+    repaint();
+}
+
+void LevelMeter::paint(juce::Graphics& g) {
+    constexpr float kTop = 6.0f, kBottom = -60.0f;
+    auto area = getLocalBounds().toFloat();
+    const auto caption = area.removeFromBottom(16.0f);
+    g.setColour(colours::dim);
+    g.setFont(12.0f);
+    g.drawText(label_, caption, juce::Justification::centred);
+    g.setColour(colours::panel);
+    g.fillRoundedRectangle(area, 3.0f);
+    g.setColour(colours::dim.withAlpha(0.4f));
+    g.drawRoundedRectangle(area, 3.0f, 1.0f);
+    const float level = juce::jlimit(0.0f, 1.0f, (db_ - kBottom) / (kTop - kBottom));
+    const auto bar = area.withTop(area.getBottom() - level * area.getHeight());
+    g.setColour(db_ > 0.0f ? colours::warn : colours::good);
+    g.fillRoundedRectangle(bar, 3.0f);
+    g.setColour(colours::dim.withAlpha(0.6f));
+    const float zero = area.getBottom() - (0.0f - kBottom) / (kTop - kBottom) * area.getHeight();
+    g.drawHorizontalLine(static_cast<int>(zero), area.getX(), area.getRight());
+}
+
+ParameterControl::ParameterControl(juce::AudioProcessorValueTreeState& state, const juce::String& id) {
+    auto* parameter = state.getParameter(id);
+    name_.setText(parameter->getName(64), juce::dontSendNotification);
+    name_.setJustificationType(juce::Justification::centred);
+    name_.setColour(juce::Label::textColourId, colours::dim);
+    addAndMakeVisible(name_);
+    if (dynamic_cast<juce::AudioParameterBool*>(parameter) != nullptr) {
+        toggle_ = std::make_unique<juce::ToggleButton>("on");
+        addAndMakeVisible(*toggle_);
+        toggleAttachment_ = std::make_unique<juce::AudioProcessorValueTreeState::ButtonAttachment>(state, id, *toggle_);
+    } else {
+        slider_ = std::make_unique<juce::Slider>(juce::Slider::RotaryHorizontalVerticalDrag, juce::Slider::TextBoxBelow);
+        slider_->setTextBoxStyle(juce::Slider::TextBoxBelow, false, 90, 18);
+        const juce::String unit = parameter->getLabel();
+        if (unit.isNotEmpty()) slider_->setTextValueSuffix(" " + unit);
+        slider_->setTooltip(parameter->getName(64));
+        addAndMakeVisible(*slider_);
+        sliderAttachment_ = std::make_unique<juce::AudioProcessorValueTreeState::SliderAttachment>(state, id, *slider_);
+    }
+    setTitle(parameter->getName(64));
+}
+
+void ParameterControl::resized() {
+    auto area = getLocalBounds();
+    name_.setBounds(area.removeFromTop(18));
+    if (slider_) slider_->setBounds(area);
+    if (toggle_) toggle_->setBounds(area.withSizeKeepingCentre(std::min(area.getWidth(), 60), 24));
+}
+
+OfflineActionsPanel::OfflineActionsPanel() {
+    heading_.setText("Offline tools: not available yet", juce::dontSendNotification);
+    heading_.setFont(juce::Font(18.0f, juce::Font::bold));
+    heading_.setColour(juce::Label::textColourId, colours::accent);
+    body_.setText("This tab is where tonemorph's offline tools will live. None of them is in this version.\n\n"
+                  "Coming:\n"
+                  "  - Sample generation: endless new samples in the style of your audio\n"
+                  "  - MIDI tools: continue, generate, interpolate, groove, drumify\n"
+                  "  - Mastering to a reference track\n\n"
+                  "Training your own instrument works today from the command line:\n"
+                  "  tonemorph train ~/recordings/sax --name mysax\n"
+                  "Then press Refresh: the new model appears in the model list.",
+                  juce::dontSendNotification);
+    body_.setJustificationType(juce::Justification::topLeft);
+    body_.setColour(juce::Label::textColourId, colours::text);
+    addAndMakeVisible(heading_);
+    addAndMakeVisible(body_);
+}
+
+void OfflineActionsPanel::resized() {
+    auto area = getLocalBounds().reduced(16);
+    heading_.setBounds(area.removeFromTop(28));
+    body_.setBounds(area.reduced(0, 8));
+}
+
+}  // namespace tonemorph::plugin
