@@ -1,16 +1,12 @@
 #!/usr/bin/env bash
-# Installs everything (scripts/setup.sh), then renders the bundled guitar clip through the bundled
-# trumpet and prints where the result is.
+# Installs everything and builds the engine and the plugins (scripts/setup.sh), then renders the bundled
+# guitar clip through the bundled trumpet and prints where the result and the plugins are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 mkdir -p out
-clip=examples/guitar.wav
-if [ ! -f models/trumpet.onnx ] || [ ! -f "$clip" ]; then
-  echo "No bundled trumpet (models/trumpet.onnx) or guitar clip ($clip) yet: see the README's status." >&2
-  echo "Installed models:" >&2
-  .venv/bin/tonemorph models
-  exit 0
-fi
-.venv/bin/tonemorph render "$clip" out/guitar-as-trumpet.wav --model trumpet
-echo "Listen: $(pwd)/out/guitar-as-trumpet.wav"
+.venv/bin/tonemorph render examples/guitar.wav out/guitar-as-trumpet.wav --model trumpet
+echo
+echo "Listen:  $(pwd)/out/guitar-as-trumpet.wav"
+echo "Plugins (copy to ~/.vst3 and ~/.lv2 with '.venv/bin/tonemorph plugin install'):"
+.venv/bin/tonemorph plugin-path
