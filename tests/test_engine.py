@@ -324,3 +324,19 @@ def test_prepare_rejects_bad_settings(tone_model_path):
             engine.prepare(*args)
     with pytest.raises(ValueError, match="prepare"):
         engine.process(np.zeros(10, dtype=np.float32))
+
+
+def test_auto_adjust_brings_input_to_the_models_loudness(tone_model_path):
+    """The tone model's amplitude follows loudness; auto-adjust maps any input level to its mean (-30 dB)."""
+    sr = 48000
+
+    def level(amp, auto):
+        engine = Engine(tone_model_path)
+        engine.set_param("auto_adjust", auto)
+        engine.prepare(sr, 512, 1)
+        y = run_blocks(engine, tone(sr, 6.0, 220.0, amp=amp), [512])
+        return np.sqrt(np.mean(y[-sr:] ** 2))
+
+    assert level(0.1, 0) / level(0.01, 0) > 1.15  # 20 dB apart in, ~1.6 dB apart out (the model's curve)
+    assert abs(level(0.1, 1) / level(0.01, 1) - 1.0) < 0.05
+    assert Engine(tone_model_path).get_param("auto_adjust") == 1.0  # on by default: a guitar is not a trumpet
