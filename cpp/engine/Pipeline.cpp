@@ -127,12 +127,15 @@ void Pipeline::worker_loop() {
     Request r;
     while (!stop_.load()) {
         requests_->wait_dequeue(r);
-        if (r.index == kStopRequest) continue;
-        ControlFrame& slot = pool_[static_cast<std::size_t>(r.index % slots_)];
-        decoder_.run(r.f0_hz, r.loudness_db, slot);
-        slot.index = r.index;
-        results_->try_enqueue(r.index);
+        if (r.index != kStopRequest) run_decoder(r);
     }
+}
+
+void Pipeline::run_decoder(const Request& request) {
+    ControlFrame& slot = pool_[static_cast<std::size_t>(request.index % slots_)];
+    decoder_.run(request.f0_hz, request.loudness_db, slot);
+    slot.index = request.index;
+    results_->try_enqueue(request.index);
 }
 
 void Pipeline::process(const float* in, float* out, int n, const Parameters::Snapshot& p, const MidiVoice& voice,
@@ -197,10 +200,7 @@ void Pipeline::on_frame(const Parameters::Snapshot& p, const MidiVoice& voice, d
     if (realtime_) {
         if (!requests_->try_enqueue(request)) status.overruns.fetch_add(1, std::memory_order_relaxed);
     } else {
-        ControlFrame& slot = pool_[static_cast<std::size_t>(request.index % slots_)];
-        decoder_.run(request.f0_hz, request.loudness_db, slot);
-        slot.index = request.index;
-        results_->try_enqueue(request.index);
+        run_decoder(request);
     }
 }
 

@@ -62,6 +62,7 @@ private:
     void on_frame(const Parameters::Snapshot& p, const MidiVoice& voice, double t, AnalysisStatus& status);
     void synthesise_hop(const Parameters::Snapshot& p, AnalysisStatus& status);
     void worker_loop();
+    void run_decoder(const Request& request);  // into its pool slot, then publish its index
     void stop_worker();
 
     std::shared_ptr<const Model> model_;
