@@ -340,3 +340,19 @@ def test_auto_adjust_brings_input_to_the_models_loudness(tone_model_path):
     assert level(0.1, 0) / level(0.01, 0) > 1.15  # 20 dB apart in, ~1.6 dB apart out (the model's curve)
     assert abs(level(0.1, 1) / level(0.01, 1) - 1.0) < 0.05
     assert Engine(tone_model_path).get_param("auto_adjust") == 1.0  # on by default: a guitar is not a trumpet
+
+
+def test_auto_adjust_narrows_wide_loudness_swings_to_the_models_spread(tone_model_path):
+    """A plucked string swings wider than the model's training data (tone model: std 12 dB): auto-adjust
+    scales the input's swings around its running mean by model std / input std. Input alternates 40 dB
+    apart every second; the tone model's amplitude is linear in loudness, amplitude ~ (L + 70), so the
+    loud/quiet output ratio r gives the swing the model saw: with the mean at -30 dB, d = 80 (r - 1) / (r + 1)."""
+    sr, seconds = 48000, 16
+    x = np.concatenate([tone(sr, 1.0, 220.0, amp=0.3 if k % 2 == 0 else 0.003) for k in range(seconds)])
+    engine = Engine(tone_model_path)
+    engine.prepare(sr, 512, 1)
+    y = run_blocks(engine, x, [512])
+    level = [np.sqrt(np.mean(y[(k * sr + sr // 4): (k + 1) * sr - sr // 4] ** 2)) for k in range(8, seconds)]
+    r = np.median(level[0::2]) / np.median(level[1::2])
+    swing_db = 80.0 * (r - 1.0) / (r + 1.0)
+    assert 0.4 * 40.0 <= swing_db <= 0.8 * 40.0, swing_db

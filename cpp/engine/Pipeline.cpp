@@ -8,7 +8,11 @@ namespace tonemorph {
 
 namespace {
 constexpr float kFloorDb = -80.0f;              // Loudness range_db: what silence looks like to the model
-constexpr double kAutoAdjustSeconds = 2.0;      // time constant of the input loudness tracker
+constexpr double kAutoAdjustSeconds = 2.0;      // time constant of the input loudness tracker (mean)
+constexpr double kAutoSpreadSeconds = 4.0;      // time constant of its spread (variance) tracker
+// Auto-adjust scales the input's loudness swings by model std / input std, kept within these bounds.
+constexpr float kMinSpreadGain = 0.4f;
+constexpr float kMaxSpreadGain = 1.5f;
 constexpr float kVoicingHysteresis = 0.1f;      // a voiced frame stays voiced down to threshold - this
 constexpr std::int64_t kStopRequest = -1;
 }  // namespace
@@ -106,6 +110,7 @@ void Pipeline::reset() {
     time_base_set_ = false;
     last_f0_ = 0.0f;
     loudness_tracker_db_ = info_.loudness_mean;
+    loudness_variance_ = info_.loudness_std * info_.loudness_std;
     voiced_ = false;
     Request r;
     while (requests_->try_dequeue(r)) {
@@ -186,11 +191,21 @@ void Pipeline::on_frame(const Parameters::Snapshot& p, const MidiVoice& voice, d
         if (voiced_) {
             last_f0_ = pitch.f0_hz;
             const float a = static_cast<float>(hop_ / (kAutoAdjustSeconds * model_rate_));
+            const float b = static_cast<float>(hop_ / (kAutoSpreadSeconds * model_rate_));
             loudness_tracker_db_ += a * (loudness - loudness_tracker_db_);
+            const float deviation = loudness - loudness_tracker_db_;
+            loudness_variance_ += b * (deviation * deviation - loudness_variance_);
         }
-        const float adjust = p[Param::AutoAdjust] >= 0.5f ? info_.loudness_mean - loudness_tracker_db_ : 0.0f;
+        // Auto-adjust maps the input's running loudness mean and spread onto the model's training data (a
+        // plucked string swings and decays far more than a held wind note); off, loudness passes as measured.
+        float adjusted = loudness;
+        if (p[Param::AutoAdjust] >= 0.5f) {
+            const float spread = std::sqrt(std::max(loudness_variance_, 1e-6f));
+            const float gain = std::clamp(info_.loudness_std / spread, kMinSpreadGain, kMaxSpreadGain);
+            adjusted = info_.loudness_mean + gain * (loudness - loudness_tracker_db_);
+        }
         f0 = last_f0_;
-        loudness_out = voiced_ ? loudness + p[Param::LoudnessOffsetDb] + adjust : kFloorDb;
+        loudness_out = voiced_ ? adjusted + p[Param::LoudnessOffsetDb] : kFloorDb;
     }
     status.voiced.store(voiced_, std::memory_order_relaxed);
     f0 = std::clamp(static_cast<float>(f0 * shift), 0.0f, static_cast<float>(0.5 * model_rate_));

@@ -90,7 +90,8 @@ private:
     double time_base_s_ = 0.0;  // host time of this pipeline's first sample
     bool time_base_set_ = false;
     float last_f0_ = 0.0f;
-    float loudness_tracker_db_ = 0.0f;
+    float loudness_tracker_db_ = 0.0f;  // auto-adjust: running mean of the voiced input's loudness
+    float loudness_variance_ = 1.0f;    // and its running variance (dB^2)
     bool voiced_ = false;
 
     // Decoder results: slot = frame index % slots_; the results queue carries frame indices.
