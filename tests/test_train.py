@@ -376,3 +376,52 @@ def test_prepare_train_export_and_the_engine_plays_it(tmp_path, cli_env):
     model = tmp_path / "models" / "fromfolder.onnx"
     out = render(Engine(model), tone_chunk(293.7, 0.3, 250, rng)[None], SR)
     assert np.all(np.isfinite(out)) and np.abs(out).max() > 1e-3
+
+
+def test_on_checkpoint_sees_each_periodic_checkpoint_and_can_stop_the_run(tmp_path, dataset):
+    run = new_run(tmp_path, dataset)
+    seen = []
+
+    def stop_at_second(step, path):
+        seen.append((step, training.load_checkpoint(path)["step"]))
+        return len(seen) == 2
+
+    result = quiet_train(run, dataset, on_checkpoint=stop_at_second, steps=20)
+    assert seen == [(4, 4), (8, 8)]
+    assert result.interrupted and result.step == 8
+    assert quiet_train(run, dataset, steps=20).step == 20  # resumable like any stop
+
+
+def test_time_to_usable_evaluates_every_checkpoint_within_the_budget(tmp_path):
+    import soundfile as sf
+    from tonemorph.training.time_to_usable import measure
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "takes"
+    data.mkdir()
+    for i in range(4):
+        frames = int(8.0 * SR) // HOP
+        sf.write(data / f"take{i}.wav", tone_chunk(NOTES_HZ[i], 0.3, frames, rng), SR)
+    heldout = tmp_path / "heldout"
+    for voice in ("brass", "guitar"):
+        (heldout / voice).mkdir(parents=True)
+    notes = [tone_chunk(f, 0.3, int(0.5 * SR) // HOP, rng) for f in NOTES_HZ]
+    sf.write(heldout / "brass" / "m.wav", np.concatenate(notes), SR)
+    decay = np.exp(-np.arange(len(notes[0])) / (0.15 * SR)).astype(np.float32)
+    sf.write(heldout / "guitar" / "m.wav", np.concatenate([n * decay for n in notes]), SR)
+    (heldout / "manifest.json").write_text(json.dumps(
+        {"guitar": "guitar", "files": [{"audio": {"brass": "brass/m.wav", "guitar": "guitar/m.wav"}}]}))
+
+    whole = measure(data, heldout, "brass", tmp_path / "whole", config=TINY, show_progress=False,
+                    out_json=tmp_path / "whole.json")
+    assert [c["step"] for c in whole["checkpoints"]] == [4, 8]  # the periodic one and the last step
+    assert whole["checkpoints"][0]["seconds"] < whole["checkpoints"][1]["seconds"]
+    assert all(np.isfinite(c["envelope_ratio"]) and c["validation_loss"] is not None for c in whole["checkpoints"])
+    assert whole["prepare_seconds"] > 0 and whole["audio_seconds"] == pytest.approx(32.0, abs=1.0)
+    assert whole["frames_per_second"] > 0
+    assert json.loads((tmp_path / "whole.json").read_text())["checkpoints"] == whole["checkpoints"]
+    assert (whole["usable_seconds"] is None) == (not any(c["usable"] for c in whole["checkpoints"]))
+
+    spent = measure(data, heldout, "brass", tmp_path / "spent", config=TINY, budget_seconds=0.0,
+                    show_progress=False)
+    assert [c["step"] for c in spent["checkpoints"]] == [4]  # over budget at the first checkpoint: stop

@@ -424,6 +424,7 @@ def train(
     steps: int | None = None,
     device: str | None = None,
     on_step: Callable[[int, float], None] | None = None,
+    on_checkpoint: Callable[[int, Path], bool | None] | None = None,
     show_progress: bool = True,
     report: bool = True,
 ) -> TrainResult:
@@ -431,17 +432,20 @@ def train(
 
     Continues exactly where the checkpoint stopped: model, optimizer, scheduler, step and the RNG states of every
     process. Ctrl-C / SIGTERM stop after the current step and save; a KeyboardInterrupt raised inside a step
-    (a second Ctrl-C) saves the state of the last whole step. `on_step(step, loss)` is called after each step.
+    (a second Ctrl-C) saves the state of the last whole step. `on_step(step, loss)` is called after each step;
+    `on_checkpoint(step, checkpoint path)` after each periodic checkpoint is written, and a true return stops the
+    run there (as Ctrl-C would: `interrupted`, resumable).
     The report folder is written when the run reaches its last step.
     """
     threads = torch.get_num_threads()
     try:
-        return _train(Path(run_dir), dataset, steps, device, on_step, show_progress, report)
+        return _train(Path(run_dir), dataset, steps, device, on_step, on_checkpoint, show_progress, report)
     finally:
         torch.set_num_threads(threads)  # as the caller had it
 
 
-def _train(run_dir: Path, dataset: PreparedDataset, steps, device, on_step, show_progress, report) -> TrainResult:
+def _train(run_dir: Path, dataset: PreparedDataset, steps, device, on_step, on_checkpoint, show_progress,
+           report) -> TrainResult:
     data = load_checkpoint(run_dir / CHECKPOINT_NAME)
     if data["kind"] != CHECKPOINT_KIND:
         raise ValueError(f"'{run_dir}' holds fine-tuning weights, not a training run.")
@@ -459,6 +463,8 @@ def _train(run_dir: Path, dataset: PreparedDataset, steps, device, on_step, show
                          f"{config.sample_rate} Hz, hop {config.hop}.")
 
     processes = init_processes(config.device)
+    if on_checkpoint is not None and processes.distributed:
+        raise ValueError("on_checkpoint works in a single process only (under torchrun each process would decide).")
     if dev.type == "cuda" and processes.distributed:
         dev = torch.device("cuda", processes.local_rank)
         torch.cuda.set_device(dev)
@@ -588,6 +594,9 @@ def _train(run_dir: Path, dataset: PreparedDataset, steps, device, on_step, show
                     break
                 if step % config.checkpoint_every == 0 and step < config.steps:
                     save(rng_state(sampler))
+                    if on_checkpoint is not None and on_checkpoint(step, run_dir / CHECKPOINT_NAME):
+                        interrupted = True
+                        break
             snapshot = rng_state(sampler)
     except KeyboardInterrupt:
         interrupted = True
