@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from tonemorph.training.export import export_onnx
 from tonemorph.training.models import DDSP, Decoder
 

@@ -14,7 +14,6 @@ import time
 import numpy as np
 import pytest
 import torch
-
 from tonemorph.engine import Engine, load_model
 from tonemorph.engine._core import Decoder as CppDecoder
 from tonemorph.training.synths import filtered_noise, harmonic_synth

@@ -28,4 +28,4 @@ class Engine(_core.Engine):
         super().set_model(load_model(model))
 
 
-__all__ = ["Engine", "ModelEntry", "ModelError", "PARAMETERS", "find_model", "list_models", "load_model"]
+__all__ = ["PARAMETERS", "Engine", "ModelEntry", "ModelError", "find_model", "list_models", "load_model"]

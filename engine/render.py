@@ -34,7 +34,7 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, float]:
             rate = float(f.samplerate)
     except AudioFileError:
         raise
-    except Exception as e:  # pedalboard raises several types for unreadable files
+    except Exception as e:  # noqa: BLE001 -- pedalboard raises several types for unreadable files
         raise AudioFileError(
             f"cannot read '{path}' as audio ({e}). Supported: {', '.join(s[1:].upper() for s in AUDIO_SUFFIXES)}."
         ) from None

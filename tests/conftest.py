@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from model_fixtures import export_random_model, export_tone_model
 
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch import nn
-
 from tonemorph.training.export import export_onnx
 from tonemorph.training.models import DDSP, Decoder
+from torch import nn
 
 SAMPLE_RATE = 24000
 HOP = 96

@@ -14,7 +14,8 @@ TONEMORPH = [sys.executable, "-m", "tonemorph.cli"]
 
 
 def run(*args, env=None):
-    return subprocess.run([*TONEMORPH, *map(str, args)], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run([*TONEMORPH, *map(str, args)], check=False, capture_output=True, text=True, env=env,
+                          timeout=300)
 
 
 def write(path, audio, sr):

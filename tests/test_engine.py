@@ -8,7 +8,6 @@ import time
 import librosa
 import numpy as np
 import pytest
-
 from tonemorph.engine import PARAMETERS, Engine, ModelError
 
 OUTPUT_LIMIT = 10 ** (6 / 20)  # +6 dBFS
@@ -19,6 +18,15 @@ def tone(sr, seconds=1.0, f0=220.0, amp=0.3, start=0.0):
     x = amp * np.sin(2 * np.pi * f0 * t) + 0.3 * amp * np.sin(2 * np.pi * 2 * f0 * t)
     x[: int(start * sr)] = 0.0
     return x.astype(np.float32)
+
+
+def make_engine(model, sr, block, realtime=False, **params):
+    """An engine playing `model`, prepared for mono blocks of up to `block` at `sr`, with `params` set."""
+    engine = Engine(model, realtime=realtime)
+    engine.prepare(sr, block, 1)
+    for name, value in params.items():
+        engine.set_param(name, value)
+    return engine
 
 
 def run_blocks(engine, x, sizes):
@@ -45,13 +53,11 @@ def cents(a, b):
 def test_output_independent_of_block_size(random_model_path, sizes):
     sr = 48000
     x = tone(sr, 0.5, 330.0)
-    reference = Engine(random_model_path)
-    reference.prepare(sr, 4096, 1)
+    reference = make_engine(random_model_path, sr, 4096)
     expected = run_blocks(reference, x, [4096])
     if sizes == "random":
         sizes = list(np.random.default_rng(1).integers(1, 4097, size=64))
-    engine = Engine(random_model_path)
-    engine.prepare(sr, 4096, 1)
+    engine = make_engine(random_model_path, sr, 4096)
     got = run_blocks(engine, x, sizes)
     assert np.array_equal(got, expected)
     assert np.abs(expected).max() > 1e-3  # the instrument actually played
@@ -59,18 +65,14 @@ def test_output_independent_of_block_size(random_model_path, sizes):
 
 @pytest.mark.parametrize("sr", [22050, 44100, 48000, 96000, 192000])
 def test_sample_rates_follow_the_input_pitch(tone_model_path, sr):
-    engine = Engine(tone_model_path)
-    engine.prepare(sr, 512, 1)
+    engine = make_engine(tone_model_path, sr, 512)
     y = run_blocks(engine, tone(sr, 1.0, 196.0), [512])
     assert abs(cents(median_f0(y[sr // 4 :], sr), 196.0)) < 20
 
 
 def test_semitone_and_octave_shift(tone_model_path):
     sr = 48000
-    engine = Engine(tone_model_path)
-    engine.prepare(sr, 256, 1)
-    engine.set_param("semitones", 7)
-    engine.set_param("octave", -1)
+    engine = make_engine(tone_model_path, sr, 256, semitones=7, octave=-1)
     y = run_blocks(engine, tone(sr, 1.0, 440.0), [256])
     expected = 440.0 * 2 ** ((7 - 12) / 12)
     assert abs(cents(median_f0(y[sr // 4 :], sr), expected)) < 20
@@ -90,8 +92,7 @@ BAD_INPUTS = {
 @pytest.mark.parametrize("name", BAD_INPUTS)
 @pytest.mark.parametrize("model", ["tone", "random"])
 def test_bad_input_never_yields_nan_or_overs(tone_model_path, random_model_path, name, model):
-    engine = Engine(tone_model_path if model == "tone" else random_model_path)
-    engine.prepare(48000, 512, 1)
+    engine = make_engine(tone_model_path if model == "tone" else random_model_path, 48000, 512)
     engine.set_param("output_gain_db", 24)  # worst case: the most gain a user can dial in
     engine.set_param("harmonic_gain", 4)
     engine.set_param("noise_gain", 4)
@@ -104,16 +105,14 @@ def test_bad_input_never_yields_nan_or_overs(tone_model_path, random_model_path,
 
 
 def test_silence_gives_silence(tone_model_path):
-    engine = Engine(tone_model_path)
-    engine.prepare(48000, 512, 1)
+    engine = make_engine(tone_model_path, 48000, 512)
     y = run_blocks(engine, np.zeros(48000, dtype=np.float32), [512])
     assert np.abs(y).max() < 1e-3
 
 
 @pytest.mark.parametrize("sr,block", [(44100, 64), (44100, 128), (48000, 64), (48000, 128)])
 def test_latency_is_reported_within_target(tone_model_path, sr, block):
-    engine = Engine(tone_model_path)
-    engine.prepare(sr, block, 1)
+    engine = make_engine(tone_model_path, sr, block)
     assert 0 < engine.latency_samples() <= 0.010 * sr
 
 
@@ -138,11 +137,9 @@ def test_latency_matches_measured_onset(tone_model_path):
 def test_realtime_matches_offline_when_worker_keeps_up(random_model_path):
     sr, block = 48000, 256
     x = tone(sr, 1.0, 260.0)
-    offline = Engine(random_model_path)
-    offline.prepare(sr, block, 1)
+    offline = make_engine(random_model_path, sr, block)
     expected = run_blocks(offline, x, [block])
-    live = Engine(random_model_path, realtime=True)
-    live.prepare(sr, block, 1)
+    live = make_engine(random_model_path, sr, block, realtime=True)
     out = []
     for i in range(0, len(x), block):
         out.append(live.process(x[i : i + block]))
@@ -154,8 +151,7 @@ def test_realtime_matches_offline_when_worker_keeps_up(random_model_path):
 
 def test_realtime_overrun_holds_controls_and_stays_finite(random_model_path):
     sr, block = 48000, 4096
-    live = Engine(random_model_path, realtime=True)
-    live.prepare(sr, block, 1)
+    live = make_engine(random_model_path, sr, block, realtime=True)
     # No pause between blocks: the worker cannot keep up with 40 blocks delivered at once.
     y = run_blocks(live, tone(sr, 3.0, 300.0), [block])
     assert np.all(np.isfinite(y)) and np.abs(y).max() <= OUTPUT_LIMIT
@@ -167,8 +163,7 @@ def test_model_swap_has_no_click(tone_model_path, tmp_path):
     other = export_tone_model(tmp_path / "other.onnx", name="other", n_harmonics=12)
     sr, block = 48000, 256
     x = tone(sr, 2.0, 220.0)
-    engine = Engine(tone_model_path)
-    engine.prepare(sr, block, 1)
+    engine = make_engine(tone_model_path, sr, block)
     out = [engine.process(x[i : i + block]) for i in range(0, sr, block)]
     engine.set_model(other)
     out += [engine.process(x[i : i + block]) for i in range(sr - sr % block, len(x), block)]
@@ -184,8 +179,7 @@ def test_model_swap_has_no_click(tone_model_path, tmp_path):
 def test_bad_model_keeps_the_running_model(tone_model_path, tmp_path):
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(tone_model_path.read_bytes()[:1000])
-    engine = Engine(tone_model_path)
-    engine.prepare(48000, 512, 1)
+    engine = make_engine(tone_model_path, 48000, 512)
     with pytest.raises(ModelError, match="broken.onnx"):
         engine.set_model(broken)
     assert engine.model.name == "tone"
@@ -212,10 +206,7 @@ def run_midi(engine, n, events, block):
 
 def test_midi_mode_plays_notes_at_their_pitch(tone_model_path):
     sr = 48000
-    engine = Engine(tone_model_path)
-    engine.prepare(sr, 256, 1)
-    engine.set_param("midi_mode", 1)
-    engine.set_param("glide_ms", 0)
+    engine = make_engine(tone_model_path, sr, 256, midi_mode=1, glide_ms=0)
     notes = [(0.1, 0.6, 60, 100), (0.9, 1.4, 67, 100), (1.5, 1.9, 72, 60)]
     y = run_midi(engine, 2 * sr, midi_events(notes, sr), 256)
     latency = engine.latency_samples()
@@ -232,9 +223,7 @@ def test_midi_velocity_and_expression_set_loudness(tone_model_path):
     sr = 48000
 
     def level(events):
-        engine = Engine(tone_model_path)
-        engine.prepare(sr, 256, 1)
-        engine.set_param("midi_mode", 1)
+        engine = make_engine(tone_model_path, sr, 256, midi_mode=1)
         y = run_midi(engine, sr, events, 256)
         return np.sqrt(np.mean(y[sr // 2 :] ** 2))
 
@@ -246,10 +235,7 @@ def test_midi_velocity_and_expression_set_loudness(tone_model_path):
 
 def test_midi_pitch_bend_moves_the_pitch(tone_model_path):
     sr = 48000
-    engine = Engine(tone_model_path)
-    engine.prepare(sr, 256, 1)
-    engine.set_param("midi_mode", 1)
-    engine.set_param("pitch_bend_range", 2)
+    engine = make_engine(tone_model_path, sr, 256, midi_mode=1, pitch_bend_range=2)
     bend_up = (8192 + 8191) & 0x3FFF
     y = run_midi(engine, sr, [(0, [0x90, 69, 100]), (0, [0xE0, bend_up & 0x7F, bend_up >> 7])], 256)
     assert abs(cents(median_f0(y[sr // 2 :], sr), 440.0 * 2 ** (2 / 12))) < 20
@@ -260,9 +246,7 @@ def test_midi_output_independent_of_block_size(tone_model_path):
     events = midi_events([(0.05, 0.3, 62, 90), (0.25, 0.5, 65, 110)], sr)
 
     def render(block):
-        engine = Engine(tone_model_path)
-        engine.prepare(sr, 1024, 1)
-        engine.set_param("midi_mode", 1)
+        engine = make_engine(tone_model_path, sr, 1024, midi_mode=1)
         return run_midi(engine, sr // 2 + 2000, events, block)
 
     assert np.array_equal(render(1024), render(37))
@@ -296,8 +280,7 @@ def test_parameters_are_listed_and_clamped(tone_model_path):
 
 def test_gate_silences_quiet_input(tone_model_path):
     sr = 48000
-    engine = Engine(tone_model_path)
-    engine.prepare(sr, 512, 1)
+    engine = make_engine(tone_model_path, sr, 512)
     engine.set_param("gate_db", -10)  # above the test tone's loudness
     y = run_blocks(engine, tone(sr, 0.5, 220.0, amp=0.05), [512])
     assert np.abs(y).max() < 1e-3
@@ -307,10 +290,7 @@ def test_harmonic_gain_scales_output(tone_model_path):
     sr = 48000
 
     def rms(gain):
-        engine = Engine(tone_model_path)
-        engine.prepare(sr, 512, 1)
-        engine.set_param("harmonic_gain", gain)
-        engine.set_param("noise_gain", 0)
+        engine = make_engine(tone_model_path, sr, 512, harmonic_gain=gain, noise_gain=0)
         y = run_blocks(engine, tone(sr, 0.5, 220.0), [512])
         return np.sqrt(np.mean(y[sr // 4 :] ** 2))
 
@@ -346,11 +326,11 @@ def test_auto_adjust_narrows_wide_loudness_swings_to_the_models_spread(tone_mode
     """A plucked string swings wider than the model's training data (tone model: std 12 dB): auto-adjust
     scales the input's swings around its running mean by model std / input std. Input alternates 40 dB
     apart every second; the tone model's amplitude is linear in loudness, amplitude ~ (L + 70), so the
-    loud/quiet output ratio r gives the swing the model saw: with the mean at -30 dB, d = 80 (r - 1) / (r + 1)."""
+    loud/quiet output ratio r gives the swing the model saw: with the mean at -30 dB,
+    d = 80 (r - 1) / (r + 1)."""
     sr, seconds = 48000, 16
     x = np.concatenate([tone(sr, 1.0, 220.0, amp=0.3 if k % 2 == 0 else 0.003) for k in range(seconds)])
-    engine = Engine(tone_model_path)
-    engine.prepare(sr, 512, 1)
+    engine = make_engine(tone_model_path, sr, 512)
     y = run_blocks(engine, x, [512])
     level = [np.sqrt(np.mean(y[(k * sr + sr // 4): (k + 1) * sr - sr // 4] ** 2)) for k in range(8, seconds)]
     r = np.median(level[0::2]) / np.median(level[1::2])

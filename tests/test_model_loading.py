@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import onnx
 import pytest
-
 from tonemorph.engine import Engine, ModelError, find_model, list_models, load_model
 
 
@@ -90,7 +89,6 @@ def test_missing_file_is_named(tmp_path):
 
 def test_reverb_tail_below_80_db_is_trimmed(tmp_path):
     import torch
-
     from model_fixtures import ToneDecoder
     from tonemorph.training.export import export_onnx
     from tonemorph.training.models import DDSP

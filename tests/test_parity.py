@@ -9,10 +9,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-
 from model_fixtures import random_ddsp
-from tonemorph.engine import load_model
 from tonemorph.engine import _core as core
+from tonemorph.engine import load_model
 from tonemorph.training.spectral import compute_loudness
 from tonemorph.training.synths import filtered_noise, harmonic_amplitudes, harmonic_synth, reverb
 

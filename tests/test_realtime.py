@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 import tonemorph.engine._core as core
 from model_fixtures import export_random_model
 
@@ -15,7 +14,8 @@ BINARY = Path(core.__file__).parent / "tonemorph_rt_tests"
 
 
 def run(*args):
-    result = subprocess.run([str(BINARY), *map(str, args)], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([str(BINARY), *map(str, args)], check=False, capture_output=True, text=True,
+                            timeout=300)
     return result.returncode, result.stdout + result.stderr
 
 

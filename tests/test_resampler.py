@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soxr
-
 from tonemorph.engine._core import Resampler
 
 PAIRS = [(44100, 24000), (48000, 24000), (96000, 24000), (22050, 24000), (192000, 24000),

@@ -57,11 +57,11 @@ class PreparedDataset:
         n_files = len(self.files)
         if n_files >= 2:
             order = np.random.default_rng(seed).permutation(n_files)
-            n_val = max(1, int(round(validation_fraction * n_files)))
+            n_val = max(1, round(validation_fraction * n_files))
             val_files = set(order[:n_val].tolist())
             mask = np.isin(self.file_index, list(val_files))
         else:
-            n_val = max(1, int(round(validation_fraction * len(self)))) if len(self) > 1 else 0
+            n_val = max(1, round(validation_fraction * len(self))) if len(self) > 1 else 0
             mask = np.zeros(len(self), dtype=bool)
             if n_val:
                 mask[-n_val:] = True

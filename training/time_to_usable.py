@@ -55,16 +55,24 @@ def measure(
 
     work_dir = Path(work_dir)
     config = config or TrainConfig()
-    result: dict = {"data": str(data_dir), "instrument": instrument, "init_from": str(init_from or "") or None,
-                    "budget_seconds": budget_seconds, "cpu_count": os.cpu_count(), "usable_seconds": None,
-                    "usable_step": None, "checkpoints": []}
+    result: dict = {
+        "data": str(data_dir),
+        "instrument": instrument,
+        "init_from": str(init_from or "") or None,
+        "budget_seconds": budget_seconds,
+        "cpu_count": os.cpu_count(),
+        "usable_seconds": None,
+        "usable_step": None,
+        "checkpoints": [],
+    }
 
     started = time.perf_counter()
     dataset = prepare(data_dir, sample_rate=config.sample_rate, hop=config.hop, cache_dir=work_dir / "cache")
     result["prepare_seconds"] = time.perf_counter() - started
     result["audio_seconds"] = dataset.seconds()
-    run_dir = start_run(dataset, work_dir / "run", config, name=instrument, data_source=str(data_dir),
-                        init_from=init_from)
+    run_dir = start_run(
+        dataset, work_dir / "run", config, name=instrument, data_source=str(data_dir), init_from=init_from
+    )
     frames_per_step = config.batch_size * round(config.crop_seconds * config.sample_rate / config.hop)
     paused = 0.0  # seconds spent evaluating, kept off the clock
 
@@ -73,15 +81,23 @@ def measure(
         clock = time.perf_counter() - started - paused
         began = time.perf_counter()
         history = load_checkpoint(checkpoint)["history"]
-        model, _ = export_checkpoint(checkpoint, work_dir / "models" / f"{instrument}-{step}.onnx", name=instrument)
+        model, _ = export_checkpoint(
+            checkpoint, work_dir / "models" / f"{instrument}-{step}.onnx", name=instrument
+        )
         numbers = evaluate(model, heldout, instrument=instrument)
         usable = all(numbers["passed"].values())
         validation = [loss for s, loss in history["validation"] if s == step]
-        result["checkpoints"].append({
-            "step": step, "seconds": clock, "validation_loss": validation[0] if validation else None,
-            "resynthesis_cents": numbers["resynthesis"]["median_abs_cents"],
-            "guitar_cents": numbers["guitar"]["median_abs_cents"],
-            "envelope_ratio": numbers["guitar"]["envelope_ratio"], "usable": usable})
+        result["checkpoints"].append(
+            {
+                "step": step,
+                "seconds": clock,
+                "validation_loss": validation[0] if validation else None,
+                "resynthesis_cents": numbers["resynthesis"]["median_abs_cents"],
+                "guitar_cents": numbers["guitar"]["median_abs_cents"],
+                "envelope_ratio": numbers["guitar"]["envelope_ratio"],
+                "usable": usable,
+            }
+        )
         result["frames_per_second"] = step * frames_per_step / max(clock - result["prepare_seconds"], 1e-9)
         if usable and result["usable_seconds"] is None:
             result["usable_seconds"], result["usable_step"] = clock, step
@@ -100,15 +116,20 @@ def measure(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tonemorph.training.time_to_usable",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tonemorph.training.time_to_usable", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("data", help="folder of recordings to train on")
     parser.add_argument("--heldout", required=True, help="held-out set for `tonemorph eval`")
     parser.add_argument("--instrument", required=True, help="the instrument of the held-out set")
-    parser.add_argument("--from", dest="init_from", help="fine-tune from this model (name, .onnx or run folder)")
+    parser.add_argument(
+        "--from", dest="init_from", help="fine-tune from this model (name, .onnx or run folder)"
+    )
     parser.add_argument("--budget-minutes", type=float, default=30.0, help="stop after this much training")
     parser.add_argument("--every", type=int, default=250, help="evaluate every this many steps")
-    parser.add_argument("--steps", type=int, default=None, help="the run's length (sets the learning-rate plan)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="the run's length (sets the learning-rate plan)"
+    )
     parser.add_argument("--json", required=True, help="where the numbers go")
     parser.add_argument("--work-dir", help="keep the run here (default: a temporary folder)")
     args = parser.parse_args(argv)
@@ -117,16 +138,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.steps:
         config = replace(config, steps=args.steps)
     with tempfile.TemporaryDirectory(prefix="tonemorph-ttu-") as tmp:
-        result = measure(args.data, args.heldout, args.instrument, args.work_dir or tmp, config=config,
-                         init_from=args.init_from, budget_seconds=60.0 * args.budget_minutes, out_json=args.json)
+        result = measure(
+            args.data,
+            args.heldout,
+            args.instrument,
+            args.work_dir or tmp,
+            config=config,
+            init_from=args.init_from,
+            budget_seconds=60.0 * args.budget_minutes,
+            out_json=args.json,
+        )
     for c in result["checkpoints"]:
-        print(f"step {c['step']:5d}  {c['seconds'] / 60:5.1f} min  validation loss {c['validation_loss'] or 0:.3f}  "
-              f"ratio {c['envelope_ratio']:.3f}  pitch {c['resynthesis_cents']:.1f}/{c['guitar_cents']:.1f} ct"
-              f"{'  usable' if c['usable'] else ''}")
+        print(
+            f"step {c['step']:5d}  {c['seconds'] / 60:5.1f} min  validation loss {c['validation_loss'] or 0:.3f}  "
+            f"ratio {c['envelope_ratio']:.3f}  pitch {c['resynthesis_cents']:.1f}/{c['guitar_cents']:.1f} ct"
+            f"{'  usable' if c['usable'] else ''}"
+        )
     usable = result["usable_seconds"]
-    print(f"prepare {result['prepare_seconds']:.0f} s; "
-          + (f"usable after {usable / 60:.1f} min (step {result['usable_step']})" if usable is not None
-             else f"not usable within {args.budget_minutes:g} min"))
+    print(
+        f"prepare {result['prepare_seconds']:.0f} s; "
+        + (
+            f"usable after {usable / 60:.1f} min (step {result['usable_step']})"
+            if usable is not None
+            else f"not usable within {args.budget_minutes:g} min"
+        )
+    )
     return 0
 
 
