@@ -55,6 +55,15 @@ def test_pitch_error_counts_only_frames_voiced_in_both():
     assert 0.4 < voiced < 0.6 and ev.median_abs_cents(cents) == 0.0
 
 
+def test_an_octave_slip_counts_as_a_gross_error_that_the_median_hides():
+    notes = (220.0, 220.0, 330.0, 330.0, 440.0, 440.0, 294.0, 294.0)
+    slipped = list(notes)
+    slipped[2] /= 2.0  # one note of eight an octave low
+    cents, _ = ev.pitch_errors_cents(melody(notes), melody(tuple(slipped)), SR)
+    assert ev.median_abs_cents(cents) < TRACKER_TOLERANCE_CENTS
+    assert ev.gross_error_fraction(cents) == pytest.approx(1 / 8, abs=0.03)
+    assert ev.gross_error_fraction(np.zeros(0)) != ev.gross_error_fraction(np.zeros(0))  # NaN: nothing voiced
+
 def test_envelope_ratio_is_0_for_the_reference_and_1_for_the_input():
     guitar = melody((220.0, 330.0), harmonics=PLUCKED, decay=3.0)
     trumpet = melody((220.0, 330.0), harmonics=BRIGHT)
@@ -124,6 +133,7 @@ def test_evaluate_through_the_engine(heldout, tone_model_path, tmp_path):
     assert guitar["envelope_ratio"] == pytest.approx(0.0, abs=0.05)
     assert results["resynthesis"]["envelope_ratio"] < 0.2  # the tone model remakes its own output
     assert guitar["median_abs_cents"] < ev.PITCH_TARGET_CENTS
+    assert guitar["gross_error_fraction"] < 0.05 and results["resynthesis"]["gross_error_fraction"] < 0.05
     assert all(results["passed"].values())
     assert json.loads((tmp_path / "eval.json").read_text())["guitar"]["envelope_ratio"] == guitar["envelope_ratio"]
 

@@ -33,6 +33,7 @@ MFCC_N_FFT = 2048
 MFCC_HOP = 512
 ACTIVE_DB = 40.0
 PITCH_TARGET_CENTS = 20.0
+GROSS_ERROR_CENTS = 50.0  # a frame this far off is a wrong note (octave slips, onsets), not a detuned one
 ENVELOPE_RATIO_TARGET = 0.6
 MANIFEST = "manifest.json"
 GUITAR = "guitar"
@@ -81,6 +82,12 @@ def pitch_errors_cents(reference: np.ndarray, output: np.ndarray, rate: float) -
 
 def median_abs_cents(cents: np.ndarray) -> float:
     return float(np.median(np.abs(cents))) if len(cents) else math.nan
+
+
+def gross_error_fraction(cents: np.ndarray) -> float:
+    """The fraction of frames more than GROSS_ERROR_CENTS off: what a median hides (an octave slip of 5 %
+    of the frames is heard as wrong notes)."""
+    return float(np.mean(np.abs(cents) > GROSS_ERROR_CENTS)) if len(cents) else math.nan
 
 
 def spectral_envelope(audio: np.ndarray, rate: float) -> np.ndarray:
@@ -210,14 +217,15 @@ def evaluate(
         resynths.append(_resample(resynthesized, rate))
     pooled = np.concatenate(resynthesis_cents)
     resynthesis_result: dict = {"median_abs_cents": median_abs_cents(pooled), "frames": len(pooled),
-                                "files": resynthesis}
+                                "gross_error_fraction": gross_error_fraction(pooled), "files": resynthesis}
     guitar_result: dict = {"melodies": guitar_rows}
     if guitar_rows:
         ratio, distances = envelope_ratio(outs, ins, refs, ANALYSIS_RATE)
         for row, (d_out, d_in) in zip(guitar_rows, distances):
             row.update(distance_output=d_out, distance_input=d_in, ratio=d_out / d_in if d_in > 0 else math.nan)
-        guitar_result.update(envelope_ratio=ratio,
-                             median_abs_cents=median_abs_cents(np.concatenate(guitar_cents)))
+        pooled = np.concatenate(guitar_cents)
+        guitar_result.update(envelope_ratio=ratio, median_abs_cents=median_abs_cents(pooled),
+                             gross_error_fraction=gross_error_fraction(pooled))
         # The same ratio for the resynthesis of the instrument's own render: how close the model gets at best.
         resynthesis_result["envelope_ratio"] = envelope_ratio(resynths, ins, refs, ANALYSIS_RATE)[0]
 
@@ -262,5 +270,8 @@ def format_table(results: dict) -> str:
              row(f"guitar -> {results['instrument']}: pitch following, median",
                  guitar.get("median_abs_cents"), "<= 20", " ct", results["passed"]["guitar_cents"]),
              (f"{'(resynthesis envelope ratio, for comparison)':<44}"
-              f"{results['resynthesis'].get('envelope_ratio', math.nan):>12.3g}")]
+              f"{results['resynthesis'].get('envelope_ratio', math.nan):>12.3g}"),
+             (f"{f'(frames > {GROSS_ERROR_CENTS:.0f} ct off: resynthesis, guitar)':<44}"
+              f"{100 * results['resynthesis']['gross_error_fraction']:>11.1f}%"
+              f"{100 * guitar.get('gross_error_fraction', math.nan):>7.1f}%")]
     return "\n".join(lines)
