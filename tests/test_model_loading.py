@@ -104,3 +104,39 @@ def test_reverb_tail_below_80_db_is_trimmed(tmp_path):
     model = load_model(path)
     assert model.info["reverb_ir_length"] == 3001
     assert model.reverb_ir[1] == 1.0
+
+
+def test_loading_a_loaded_file_again_shares_it(tone_model_path, tmp_path):
+    """Instances that play one file share its session (one copy in memory); a rewritten file loads afresh."""
+    from model_fixtures import export_tone_model
+
+    path = tmp_path / "horn.onnx"
+    path.write_bytes(tone_model_path.read_bytes())
+    first = load_model(path)
+    assert load_model(path) is first
+    assert load_model(tmp_path / "." / "horn.onnx") is first  # the same file, spelled otherwise
+    export_tone_model(path, name="horn2")
+    second = load_model(path)
+    assert second is not first and second.info["name"] == "horn2"
+
+
+def test_engines_sharing_a_model_keep_their_own_streams(random_model_path):
+    import numpy as np
+
+    sr, block = 48000, 256
+    t = np.arange(sr) / sr
+    a = (0.3 * np.sin(2 * np.pi * 220.0 * t)).astype(np.float32)
+    b = (0.3 * np.sin(2 * np.pi * 330.0 * t)).astype(np.float32)
+
+    alone = Engine(random_model_path)
+    alone.prepare(sr, block, 1)
+    expected = np.concatenate([alone.process(a[i : i + block][None]) for i in range(0, sr, block)], axis=-1)
+    shared = load_model(random_model_path)
+    first, second = Engine(shared), Engine(shared)
+    for engine in (first, second):
+        engine.prepare(sr, block, 1)
+    got = []
+    for i in range(0, sr, block):
+        got.append(first.process(a[i : i + block][None]))
+        second.process(b[i : i + block][None])  # interleaved: the GRU state must not be shared
+    assert np.array_equal(np.concatenate(got, axis=-1), expected)

@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
 
 namespace tonemorph {
@@ -85,6 +87,34 @@ std::vector<std::int64_t> tensor_shape(const Ort::TypeInfo& info) {
 Model::~Model() = default;
 
 std::shared_ptr<const Model> Model::load(const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code size_error, time_error, path_error;
+    const auto size = fs::file_size(path, size_error);
+    const auto modified = fs::last_write_time(path, time_error);
+    const fs::path canonical = fs::weakly_canonical(path, path_error);
+    if (size_error || time_error || path_error) return open(path);  // open() says what is wrong
+    const std::string key = canonical.string() + '\n' + std::to_string(size) + '\n' +
+                            std::to_string(modified.time_since_epoch().count());
+
+    static std::mutex mutex;
+    static std::map<std::string, std::weak_ptr<const Model>> loaded;
+    {
+        const std::lock_guard<std::mutex> lock(mutex);
+        const auto it = loaded.find(key);
+        if (it != loaded.end())
+            if (auto model = it->second.lock()) return model;
+    }
+    std::shared_ptr<const Model> model = open(path);  // outside the lock: loading takes a while
+    const std::lock_guard<std::mutex> lock(mutex);
+    for (auto it = loaded.begin(); it != loaded.end();)
+        it = it->second.expired() ? loaded.erase(it) : std::next(it);
+    std::weak_ptr<const Model>& slot = loaded[key];
+    if (auto other = slot.lock()) return other;  // another thread loaded it meanwhile
+    slot = model;
+    return model;
+}
+
+std::shared_ptr<const Model> Model::open(const std::string& path) {
     {
         std::ifstream file(path, std::ios::binary | std::ios::ate);
         if (!file) fail(path, "the file does not exist or cannot be read");

@@ -44,6 +44,9 @@ struct ModelInfo {
 class Model final {
 public:
     // Throws ModelError: missing/unreadable file, not ONNX, wrong graph signature, missing metadata.
+    // Loads of a file that is still loaded (same file, size and modification time) share that Model: one
+    // ONNX Runtime session serves every Decoder (Run may be called from several threads; each stream's
+    // state lives in its Decoder), so ten plugin instances playing the trumpet hold one copy of it.
     static std::shared_ptr<const Model> load(const std::string& path);
     ~Model();
 
@@ -52,6 +55,7 @@ public:
 
 private:
     Model() = default;
+    static std::shared_ptr<const Model> open(const std::string& path);
     ModelInfo info_;
     std::unique_ptr<Ort::Session> session_;
 };
