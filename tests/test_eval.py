@@ -35,14 +35,14 @@ PLUCKED = (1.0, 0.05, 0.02)
 
 def test_identical_audio_has_no_pitch_error():
     audio = melody((220.0, 330.0, 440.0))
-    cents, voiced = ev.pitch_errors_cents(audio, audio, SR)
+    cents, voiced, _ = ev.pitch_errors_cents(audio, audio, SR)
     assert len(cents) > 50 and voiced == 1.0
     assert ev.median_abs_cents(cents) == 0.0
 
 
 @pytest.mark.parametrize("base_hz", [220.0, 440.0])
 def test_a_semitone_up_is_100_cents(base_hz):
-    cents, _ = ev.pitch_errors_cents(tone(base_hz), tone(base_hz * 2 ** (1 / 12)), SR)
+    cents, _, _ = ev.pitch_errors_cents(tone(base_hz), tone(base_hz * 2 ** (1 / 12)), SR)
     assert np.median(cents) == pytest.approx(SEMITONE_CENTS, abs=TRACKER_TOLERANCE_CENTS)  # sign: output higher
     assert ev.median_abs_cents(cents) == pytest.approx(SEMITONE_CENTS, abs=TRACKER_TOLERANCE_CENTS)
 
@@ -51,7 +51,7 @@ def test_pitch_error_counts_only_frames_voiced_in_both():
     audio = melody((220.0, 330.0))
     half_silent = audio.copy()
     half_silent[len(audio) // 2 :] = 0.0
-    cents, voiced = ev.pitch_errors_cents(audio, half_silent, SR)
+    cents, voiced, _ = ev.pitch_errors_cents(audio, half_silent, SR)
     assert 0.4 < voiced < 0.6 and ev.median_abs_cents(cents) == 0.0
 
 
@@ -59,9 +59,18 @@ def test_an_octave_slip_counts_as_a_gross_error_that_the_median_hides():
     notes = (220.0, 220.0, 330.0, 330.0, 440.0, 440.0, 294.0, 294.0)
     slipped = list(notes)
     slipped[2] /= 2.0  # one note of eight an octave low
-    cents, _ = ev.pitch_errors_cents(melody(notes), melody(tuple(slipped)), SR)
+    cents, _, steady = ev.pitch_errors_cents(melody(notes), melody(tuple(slipped)), SR)
     assert ev.median_abs_cents(cents) < TRACKER_TOLERANCE_CENTS
-    assert ev.gross_error_fraction(cents) == pytest.approx(1 / 8, abs=0.03)
+    assert ev.gross_error_fraction(cents[steady]) == pytest.approx(1 / 8, abs=0.03)
+
+
+def test_note_changes_heard_late_are_not_counted_as_slips():
+    notes = (220.0, 330.0, 247.0, 392.0, 294.0, 440.0)
+    played = melody(notes)
+    late = np.concatenate([np.zeros(int(0.02 * SR), np.float32), played[: -int(0.02 * SR)]])  # 20 ms behind
+    cents, _, steady = ev.pitch_errors_cents(played, late, SR)
+    assert ev.gross_error_fraction(cents) > 0.03  # the frames at the five note changes
+    assert ev.gross_error_fraction(cents[steady]) == 0.0
     assert ev.gross_error_fraction(np.zeros(0)) != ev.gross_error_fraction(np.zeros(0))  # NaN: nothing voiced
 
 def test_envelope_ratio_is_0_for_the_reference_and_1_for_the_input():

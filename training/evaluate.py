@@ -33,7 +33,8 @@ MFCC_N_FFT = 2048
 MFCC_HOP = 512
 ACTIVE_DB = 40.0
 PITCH_TARGET_CENTS = 20.0
-GROSS_ERROR_CENTS = 50.0  # a frame this far off is a wrong note (octave slips, onsets), not a detuned one
+GROSS_ERROR_CENTS = 50.0  # a frame this far off is a wrong note (an octave slip), not a detuned one
+STEADY_FRAMES = 3  # swift-f0 frames (16 ms) either side of a frame that must hold its pitch for it to count
 ENVELOPE_RATIO_TARGET = 0.6
 MANIFEST = "manifest.json"
 GUITAR = "guitar"
@@ -68,16 +69,24 @@ def track_pitch(audio: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]
     return result.pitch_hz, (result.confidence >= VOICED_CONFIDENCE) & (result.pitch_hz > 0)
 
 
-def pitch_errors_cents(reference: np.ndarray, output: np.ndarray, rate: float) -> tuple[np.ndarray, float]:
-    """Cents 1200 log2(f_out / f_ref) on the frames voiced in both (time-aligned signals of one rate), and the
-    fraction of the reference's voiced frames that are voiced in the output too."""
+def pitch_errors_cents(reference: np.ndarray, output: np.ndarray,
+                       rate: float) -> tuple[np.ndarray, float, np.ndarray]:
+    """Cents 1200 log2(f_out / f_ref) on the frames voiced in both (time-aligned signals of one rate), the
+    fraction of the reference's voiced frames that are voiced in the output too, and which of those frames are
+    steady: the reference's pitch stays within GROSS_ERROR_CENTS for STEADY_FRAMES either side (a causal
+    tracker follows a note change a window later, so frames at note changes are not counted as slips)."""
     f_ref, v_ref = track_pitch(reference, rate)
     f_out, v_out = track_pitch(output, rate)
     n = min(len(f_ref), len(f_out))
     f_ref, v_ref, f_out, v_out = f_ref[:n], v_ref[:n], f_out[:n], v_out[:n]
     both = v_ref & v_out
     cents = 1200.0 * np.log2(f_out[both] / f_ref[both])
-    return cents, float(both.sum() / max(v_ref.sum(), 1))
+    log_f = np.log2(np.where(v_ref, np.maximum(f_ref, 1e-3), np.nan))
+    padded = np.pad(log_f, STEADY_FRAMES, constant_values=np.nan)
+    window = np.lib.stride_tricks.sliding_window_view(padded, 2 * STEADY_FRAMES + 1)
+    with np.errstate(invalid="ignore"):
+        steady = np.all(np.abs(window - log_f[:, None]) * 1200.0 <= GROSS_ERROR_CENTS, axis=1)
+    return cents, float(both.sum() / max(v_ref.sum(), 1)), steady[both]
 
 
 def median_abs_cents(cents: np.ndarray) -> float:
@@ -86,7 +95,8 @@ def median_abs_cents(cents: np.ndarray) -> float:
 
 def gross_error_fraction(cents: np.ndarray) -> float:
     """The fraction of frames more than GROSS_ERROR_CENTS off: what a median hides (an octave slip of 5 %
-    of the frames is heard as wrong notes)."""
+    of the frames is heard as wrong notes). Pass the steady frames (pitch_errors_cents) to leave note changes
+    out."""
     return float(np.mean(np.abs(cents) > GROSS_ERROR_CENTS)) if len(cents) else math.nan
 
 
@@ -162,15 +172,16 @@ def render_through(engine, audio: np.ndarray, rate: float) -> np.ndarray:
     return render(engine, mono, rate)[0, : mono.shape[1]]
 
 
-def play(engine, path: Path) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, float]:
-    """Render a file through the engine: (input mono, output, rate, output-vs-input cents, voiced fraction)."""
+def play(engine, path: Path) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, float, np.ndarray]:
+    """Render a file through the engine: (input mono, output, rate, output-vs-input cents, voiced fraction,
+    steady-frame mask of the cents) as pitch_errors_cents gives them."""
     from tonemorph.engine.render import read_audio
 
     audio, rate = read_audio(path)
     mono = audio.mean(axis=0)
     out = render_through(engine, audio, rate)
-    cents, voiced = pitch_errors_cents(mono, out, rate)
-    return mono, out, rate, cents, voiced
+    cents, voiced, steady = pitch_errors_cents(mono, out, rate)
+    return mono, out, rate, cents, voiced, steady
 
 
 def evaluate(
@@ -197,18 +208,20 @@ def evaluate(
     for name, value in (params or {}).items():
         engine.set_param(name, value)
 
-    resynthesis, resynthesis_cents = [], []
-    guitar_rows, guitar_cents = [], []
+    resynthesis, resynthesis_cents, resynthesis_steady = [], [], []
+    guitar_rows, guitar_cents, guitar_steady = [], [], []
     outs, resynths, ins, refs = [], [], [], []  # at ANALYSIS_RATE, for the envelope distances
     for reference_path, guitar_path in pairs:
-        reference, resynthesized, rate, cents, voiced = play(engine, reference_path)
+        reference, resynthesized, rate, cents, voiced, steady = play(engine, reference_path)
         resynthesis_cents.append(cents)
+        resynthesis_steady.append(steady)
         resynthesis.append({"file": str(reference_path), "median_abs_cents": median_abs_cents(cents),
                             "frames": len(cents), "output_voiced_fraction": voiced})
         if guitar_path is None:
             continue
-        guitar, out, guitar_rate, cents, voiced = play(engine, guitar_path)
+        guitar, out, guitar_rate, cents, voiced, steady = play(engine, guitar_path)
         guitar_cents.append(cents)
+        guitar_steady.append(steady)
         guitar_rows.append({"guitar": str(guitar_path), "reference": str(reference_path),
                             "median_abs_cents": median_abs_cents(cents), "output_voiced_fraction": voiced})
         outs.append(_resample(out, guitar_rate))
@@ -216,16 +229,17 @@ def evaluate(
         refs.append(_resample(reference, rate))
         resynths.append(_resample(resynthesized, rate))
     pooled = np.concatenate(resynthesis_cents)
+    steady = np.concatenate(resynthesis_steady)
     resynthesis_result: dict = {"median_abs_cents": median_abs_cents(pooled), "frames": len(pooled),
-                                "gross_error_fraction": gross_error_fraction(pooled), "files": resynthesis}
+                                "gross_error_fraction": gross_error_fraction(pooled[steady]), "files": resynthesis}
     guitar_result: dict = {"melodies": guitar_rows}
     if guitar_rows:
         ratio, distances = envelope_ratio(outs, ins, refs, ANALYSIS_RATE)
         for row, (d_out, d_in) in zip(guitar_rows, distances):
             row.update(distance_output=d_out, distance_input=d_in, ratio=d_out / d_in if d_in > 0 else math.nan)
-        pooled = np.concatenate(guitar_cents)
+        pooled, steady = np.concatenate(guitar_cents), np.concatenate(guitar_steady)
         guitar_result.update(envelope_ratio=ratio, median_abs_cents=median_abs_cents(pooled),
-                             gross_error_fraction=gross_error_fraction(pooled))
+                             gross_error_fraction=gross_error_fraction(pooled[steady]))
         # The same ratio for the resynthesis of the instrument's own render: how close the model gets at best.
         resynthesis_result["envelope_ratio"] = envelope_ratio(resynths, ins, refs, ANALYSIS_RATE)[0]
 
@@ -271,7 +285,7 @@ def format_table(results: dict) -> str:
                  guitar.get("median_abs_cents"), "<= 20", " ct", results["passed"]["guitar_cents"]),
              (f"{'(resynthesis envelope ratio, for comparison)':<44}"
               f"{results['resynthesis'].get('envelope_ratio', math.nan):>12.3g}"),
-             (f"{f'(frames > {GROSS_ERROR_CENTS:.0f} ct off: resynthesis, guitar)':<44}"
+             (f"{f'(steady frames > {GROSS_ERROR_CENTS:.0f} ct off: resynthesis, guitar)':<44}"
               f"{100 * results['resynthesis']['gross_error_fraction']:>11.1f}%"
               f"{100 * guitar.get('gross_error_fraction', math.nan):>7.1f}%")]
     return "\n".join(lines)
