@@ -22,7 +22,7 @@ for w in "${which[@]}"; do
       trap 'rm -rf "$few"' EXIT
       for f in melody-00{0..9} long_tone-000 scale-000 arpeggio-000; do ln -s "$(pwd)/data/alto_sax/$f.wav" "$few/"; done
       $py -m tonemorph.training.time_to_usable "$few" --heldout data/heldout --instrument alto_sax \
-        --from models/trumpet.onnx --steps 1500 --every 100 --budget-minutes 5 \
+        --from models/trumpet.onnx --steps 1000 --every 100 --budget-minutes 5 \
         --json benchmarks/results/time-to-usable-saxophone-from-trumpet.json ;;
     *) echo "unknown measurement '$w' (scratch or from)" >&2; exit 2 ;;
   esac

@@ -426,3 +426,23 @@ def test_time_to_usable_evaluates_every_checkpoint_within_the_budget(tmp_path):
     spent = measure(data, heldout, "brass", tmp_path / "spent", config=TINY, budget_seconds=0.0,
                     show_progress=False)
     assert [c["step"] for c in spent["checkpoints"]] == [4]  # over budget at the first checkpoint: stop
+
+
+def test_time_to_usable_trains_as_tonemorph_train_does(tmp_path, monkeypatch, capsys):
+    from tonemorph.training import time_to_usable
+    from tonemorph.training.config import FINETUNE_OVERRIDES
+
+    seen = {}
+
+    def fake_measure(data, heldout, instrument, work_dir, *, config, init_from, budget_seconds, out_json):
+        seen.update(config=config, init_from=init_from, budget=budget_seconds)
+        return {"checkpoints": [], "usable_seconds": None, "prepare_seconds": 1.0}
+
+    monkeypatch.setattr(time_to_usable, "measure", fake_measure)
+    common = ["data", "--heldout", "h", "--instrument", "sax", "--json", str(tmp_path / "r.json")]
+    time_to_usable.main([*common, "--from", "trumpet", "--steps", "7", "--budget-minutes", "2"])
+    assert seen["config"].lr == FINETUNE_OVERRIDES["lr"] and seen["config"].steps == 7
+    assert seen["init_from"] == "trumpet" and seen["budget"] == 120.0
+    time_to_usable.main(common)
+    assert seen["config"].lr == TrainConfig().lr and seen["config"].steps == TrainConfig().steps
+    assert "not usable within 30 min" in capsys.readouterr().out

@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from .config import TrainConfig
+from .config import FINETUNE_OVERRIDES, TrainConfig
 
 
 def _atomic_write_json(path: Path, content: dict) -> None:
@@ -134,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", help="keep the run here (default: a temporary folder)")
     args = parser.parse_args(argv)
 
-    config = replace(TrainConfig(), checkpoint_every=args.every, validate_every=args.every)
+    # The settings `tonemorph train` uses: its defaults, and FINETUNE_OVERRIDES with --from.
+    base = TrainConfig(**FINETUNE_OVERRIDES) if args.init_from else TrainConfig()
+    config = replace(base, checkpoint_every=args.every, validate_every=args.every)
     if args.steps:
         config = replace(config, steps=args.steps)
     with tempfile.TemporaryDirectory(prefix="tonemorph-ttu-") as tmp:
