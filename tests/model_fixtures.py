@@ -39,8 +39,8 @@ class ToneDecoder(Decoder):
         return amplitude, distribution, noise, state + 1.0
 
 
-def export_tone_model(path: Path, name: str = "tone", **kwargs) -> Path:
-    export_onnx(ToneDecoder(**kwargs), path, name=name, version=1, f0_range=(50.0, 2000.0))
+def export_tone_model(path: Path, name: str = "tone", f0_range=(50.0, 2000.0), **kwargs) -> Path:
+    export_onnx(ToneDecoder(**kwargs), path, name=name, version=1, f0_range=f0_range)
     return path
 
 

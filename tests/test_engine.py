@@ -322,6 +322,20 @@ def test_auto_adjust_brings_input_to_the_models_loudness(tone_model_path):
     assert Engine(tone_model_path).get_param("auto_adjust") == 1.0  # on by default: a guitar is not a trumpet
 
 
+@pytest.mark.parametrize(("played", "heard"), [(110.0, 220.0), (55.0, 220.0), (300.0, 300.0), (1400.0, 700.0)])
+def test_auto_adjust_folds_pitch_into_the_models_range_by_octaves(tmp_path, played, heard):
+    """A model that played 200..800 Hz in training: notes outside come back by whole octaves (a low E on a
+    flute sounds where a flute plays it, a tracker's octave slip below the range returns); off, they pass."""
+    from model_fixtures import export_tone_model
+
+    path = export_tone_model(tmp_path / "narrow.onnx", f0_range=(200.0, 800.0))
+    sr = 48000
+    for auto, expected in ((1, heard), (0, played)):
+        engine = make_engine(path, sr, 512, auto_adjust=auto)
+        y = run_blocks(engine, tone(sr, 1.0, played), [512])
+        got = median_f0(y[sr // 4 :], sr, fmin=40.0, fmax=2000.0)
+        assert abs(cents(got, expected)) < 20, (auto, got)
+
 def test_auto_adjust_narrows_wide_loudness_swings_to_the_models_spread(tone_model_path):
     """A plucked string swings wider than the model's training data (tone model: std 12 dB): auto-adjust
     scales the input's swings around its running mean by model std / input std. Input alternates 40 dB

@@ -397,9 +397,8 @@ def start_run(
     else:
         model = model_from_checkpoint(init)
         refit_loudness_normalisation(model.decoder, stats["loudness_mean"], stats["loudness_std"])
-        source = init["data"]
-        stats["f0_min_hz"] = min(stats["f0_min_hz"], source["f0_min_hz"])
-        stats["f0_max_hz"] = max(stats["f0_max_hz"], source["f0_max_hz"])
+        # The pitch range stays the new data's: it is the instrument's playing range, into which the engine's
+        # auto-adjust folds input pitch by octaves.
     optimizer, scheduler = build_optimizer(model, config)
     run_dir.mkdir(parents=True, exist_ok=True)
     run = {"name": name, "data_source": str(data_source), "data_fingerprint": dataset.meta.get("fingerprint"),

@@ -51,7 +51,7 @@ inline constexpr std::array<ParamSpec, kParamCount> kParamSpecs = {{
     {"gate_db", -120.0f, 0.0f, -70.0f, "dB", "Input below this loudness is silence"},
     {"confidence_threshold", 0.0f, 1.0f, kDefaultConfidenceThreshold, "", "Pitch confidence below this is unvoiced"},
     {"loudness_offset_db", -40.0f, 40.0f, 0.0f, "dB", "Added to the input loudness the model sees"},
-    {"auto_adjust", 0.0f, 1.0f, 1.0f, "", "Map the input's loudness mean and spread onto the model's training data"},
+    {"auto_adjust", 0.0f, 1.0f, 1.0f, "", "Fold pitch into the model's range by octaves; map loudness onto its training data"},
     {"harmonic_gain", 0.0f, 4.0f, 1.0f, "x", "Gain of the harmonic (pitched) part"},
     {"noise_gain", 0.0f, 4.0f, 1.0f, "x", "Gain of the noise (breath, bow) part"},
     {"reverb_mix", 0.0f, 2.0f, 1.0f, "x", "Amount of the model's learned reverb"},

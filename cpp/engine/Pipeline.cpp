@@ -13,9 +13,19 @@ constexpr double kAutoSpreadSeconds = 4.0;      // time constant of its spread (
 // Auto-adjust scales the input's loudness swings by model std / input std, kept within these bounds.
 constexpr float kMinSpreadGain = 0.4f;
 constexpr float kMaxSpreadGain = 1.5f;
+constexpr int kMaxFoldOctaves = 8;  // auto-adjust moves pitch by at most this many octaves
 constexpr float kVoicingHysteresis = 0.1f;      // a voiced frame stays voiced down to threshold - this
 constexpr std::int64_t kStopRequest = -1;
 }  // namespace
+
+// Auto-adjust's pitch half: a note below an instrument's playing range is played an octave (or more) up where
+// the instrument can play it, a note above it lower, and a tracker's octave slip out of the range comes back.
+float Pipeline::fold_into_range(float f0, float lo, float hi) {
+    if (!(f0 > 0.0f) || !(lo > 0.0f) || !(hi >= lo)) return f0;
+    for (int i = 0; i < kMaxFoldOctaves && f0 < lo && 2.0f * f0 <= hi; ++i) f0 *= 2.0f;
+    for (int i = 0; i < kMaxFoldOctaves && f0 > hi && 0.5f * f0 >= lo; ++i) f0 *= 0.5f;
+    return f0;
+}
 
 MidiVoice::Settings Pipeline::voice_settings(const Parameters::Snapshot& p, const ModelInfo& info) {
     MidiVoice::Settings s;
@@ -199,12 +209,13 @@ void Pipeline::on_frame(const Parameters::Snapshot& p, const MidiVoice& voice, d
         // Auto-adjust maps the input's running loudness mean and spread onto the model's training data (a
         // plucked string swings and decays far more than a held wind note); off, loudness passes as measured.
         float adjusted = loudness;
+        f0 = last_f0_;
         if (p[Param::AutoAdjust] >= 0.5f) {
             const float spread = std::sqrt(std::max(loudness_variance_, 1e-6f));
             const float gain = std::clamp(info_.loudness_std / spread, kMinSpreadGain, kMaxSpreadGain);
             adjusted = info_.loudness_mean + gain * (loudness - loudness_tracker_db_);
+            f0 = fold_into_range(f0, info_.f0_min_hz, info_.f0_max_hz);
         }
-        f0 = last_f0_;
         loudness_out = voiced_ ? adjusted + p[Param::LoudnessOffsetDb] : kFloorDb;
     }
     status.voiced.store(voiced_, std::memory_order_relaxed);

@@ -50,6 +50,8 @@ public:
 
     // The MIDI voice's mapping for this model: velocity and expression span its loudness range.
     static MidiVoice::Settings voice_settings(const Parameters::Snapshot& p, const ModelInfo& info);
+    // f0 moved by whole octaves into [lo, hi] as far as it goes without passing the other end.
+    static float fold_into_range(float f0, float lo, float hi);
 
     int latency_samples() const { return latency_; }
     const Model& model() const { return *model_; }
