@@ -207,7 +207,8 @@ void Pipeline::on_frame(const Parameters::Snapshot& p, const MidiVoice& voice, d
             loudness_variance_ += b * (deviation * deviation - loudness_variance_);
         }
         // Auto-adjust maps the input's running loudness mean and spread onto the model's training data (a
-        // plucked string swings and decays far more than a held wind note); off, loudness passes as measured.
+        // plucked string swings and decays far more than a held wind note) and folds pitch into the model's
+        // range; off, both pass as measured.
         float adjusted = loudness;
         f0 = last_f0_;
         if (p[Param::AutoAdjust] >= 0.5f) {
