@@ -35,7 +35,8 @@ public:
     void reset();
     bool prepared() const { return prepared_; }
 
-    // Audio thread: no allocation, no locks, no I/O. Any n >= 0; events sorted by offset.
+    // Audio thread: no allocation, no locks, no I/O. Any n >= 0; events sorted by offset. `out` may be `in`
+    // (in place, as plugin hosts pass it): every input sample is read before its output sample is written.
     void process(const float* const* in, float* const* out, int channels, int n,
                  const MidiEvent* events = nullptr, int n_events = 0);
 
