@@ -262,11 +262,19 @@ def evaluate(
         "envelope_ratio": guitar_result.get("envelope_ratio", math.inf) <= ENVELOPE_RATIO_TARGET,
     }
     if out_json:
-        out_json = Path(out_json)
-        tmp = out_json.with_name(f".{out_json.name}.tmp")
-        tmp.write_text(json.dumps(results, indent=2, allow_nan=True) + "\n")
-        os.replace(tmp, out_json)
+        write_json(out_json, results)
     return results
+
+
+def write_json(path: str | os.PathLike, content: dict) -> None:
+    """Numbers to `path` as indented JSON, atomically (a reader never sees half a file)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(content, indent=2, allow_nan=True) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def format_table(results: dict) -> str:

@@ -13,7 +13,6 @@ The run stops at the first usable checkpoint or when the budget is spent; the JS
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -21,15 +20,6 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from .config import FINETUNE_OVERRIDES, TrainConfig
-
-
-def _atomic_write_json(path: Path, content: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(content, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def measure(
@@ -49,12 +39,14 @@ def measure(
     Returns {"usable_seconds": training clock at the first usable checkpoint or None, "checkpoints": [...],
     ...}; also written to out_json after every checkpoint, so an interrupted measurement keeps what it saw.
     """
-    from .evaluate import evaluate
+    from .evaluate import evaluate, write_json
     from .prepare import prepare
     from .train import export_checkpoint, load_checkpoint, start_run, train
 
     work_dir = Path(work_dir)
     config = config or TrainConfig()
+    if out_json is not None:
+        Path(out_json).parent.mkdir(parents=True, exist_ok=True)
     result: dict = {
         "data": str(data_dir),
         "instrument": instrument,
@@ -102,7 +94,7 @@ def measure(
         if usable and result["usable_seconds"] is None:
             result["usable_seconds"], result["usable_step"] = clock, step
         if out_json is not None:
-            _atomic_write_json(Path(out_json), result)
+            write_json(out_json, result)
         paused += time.perf_counter() - began
         return usable or clock >= budget_seconds
 
@@ -111,7 +103,7 @@ def measure(
         on_checkpoint(run.step, run.checkpoint)  # the last step is not a periodic checkpoint
     result["config"] = asdict(config)
     if out_json is not None:
-        _atomic_write_json(Path(out_json), result)
+        write_json(out_json, result)
     return result
 
 
