@@ -48,7 +48,7 @@ class Reverb:
     @property
     def ir_length(self) -> int: ...
 
-# --- bind_analysis.cpp: YinPitch, Loudness ---
+# --- bind_analysis.cpp: YinPitch, PitchDropGuard, Loudness ---
 
 class YinPitch:
     """Causal YIN pitch tracker: one f0 estimate and confidence per hop, streaming across calls."""
@@ -76,6 +76,16 @@ class YinPitch:
     def sample_rate(self) -> float: ...
     @property
     def hop(self) -> int: ...
+
+class PitchDropGuard:
+    """Holds back pitch drops of more than max_drop_semitones until confirm_frames frames agree on them."""
+
+    def __init__(self, confirm_frames: int = 4, max_drop_semitones: float = 6.0) -> None: ...
+    def process(self, f0_hz: ArrayLike) -> FloatArray:
+        """f0 [frames] of pitched frames (0 or NaN: none) -> the pitch to play [frames]."""
+    def reset(self) -> None: ...
+    @property
+    def current_hz(self) -> float: ...
 
 class Loudness:
     """DDSP's A-weighted loudness in dB per hop, causal, streaming across calls."""

@@ -350,3 +350,53 @@ def test_auto_adjust_narrows_wide_loudness_swings_to_the_models_spread(tone_mode
     r = np.median(level[0::2]) / np.median(level[1::2])
     swing_db = 80.0 * (r - 1.0) / (r + 1.0)
     assert 0.4 * 40.0 <= swing_db <= 0.8 * 40.0, swing_db
+
+
+def output_pitch_onset(y, sr, f0_after, start):
+    """Seconds after `start` at which the output's pitch (YinPitch, 1 ms hop) first sits within 50 cents of
+    f0_after for 10 ms."""
+    from tonemorph.engine import _core
+
+    hop = sr // 1000
+    f0, confidence = _core.YinPitch(sr, hop, fmin_hz=100.0, fmax_hz=1000.0).process(y.astype(np.float32))
+    near = (np.abs(cents(np.maximum(f0, 1.0), f0_after)) < 50) & (confidence > 0.5)
+    held = np.convolve(near, np.ones(10), "valid") == 10
+    frames = np.flatnonzero(held[start * 1000 // sr:])
+    assert len(frames), "the output never reached the new pitch"
+    return frames[0] / 1000.0
+
+
+def test_a_leap_down_of_more_than_a_tritone_is_confirmed_before_it_plays(tone_model_path):
+    """PitchDropGuard in the engine: a fall of a fifth waits 16 ms (4 hops) longer than a fall of a fourth
+    (YIN's period-multiple errors are falls of an octave or more, and last a few hops)."""
+    sr, change = 48000, 24000
+
+    def delay(semitones):
+        x = np.concatenate([tone(sr, 0.5, 440.0), tone(sr, 0.5, 440.0 * 2 ** (-semitones / 12))])
+        engine = make_engine(tone_model_path, sr, 512, auto_adjust=0)
+        return output_pitch_onset(run_blocks(engine, x, [512]), sr, 440.0 * 2 ** (-semitones / 12), change)
+
+    assert 0.010 <= delay(7) - delay(5) <= 0.022
+
+
+def test_a_note_outlasts_a_short_loss_of_pitch_and_noise_then_ends_it(tone_model_path):
+    """30 ms of noise inside a note keep the note playing (a pick attack, a note change); 100 ms after the
+    last confident pitch, continuing noise is silence."""
+    sr = 48000
+    rng = np.random.default_rng(0)
+    note = tone(sr, 0.5, 330.0)
+    level = np.sqrt(np.mean(note**2))
+
+    def noise(seconds):
+        return (level * rng.standard_normal(int(sr * seconds))).astype(np.float32)
+
+    engine = make_engine(tone_model_path, sr, 512)
+    y = run_blocks(engine, np.concatenate([note, noise(0.03), note, noise(1.0)]), [512])
+    latency = engine.latency_samples()
+    window = sr // 250  # 4 ms
+    steady = np.sqrt(np.mean(y[sr // 4 + latency : sr // 2 + latency] ** 2))
+    dip = y[sr // 2 + latency : sr // 2 + latency + int(0.03 * sr)]
+    rms = [np.sqrt(np.mean(dip[i : i + window] ** 2)) for i in range(0, len(dip) - window, window)]
+    assert min(rms) > 0.3 * steady
+    tail = y[int(1.03 * sr) + latency + int(0.2 * sr) :]
+    assert np.abs(tail).max() < 1e-3

@@ -213,3 +213,58 @@ def test_invalid_arguments_raise_value_error(kwargs, message):
 def test_multichannel_input_raises_value_error():
     with pytest.raises(ValueError, match="1-D"):
         _core.YinPitch(SR, HOP).process(np.zeros((2, 960), np.float32))
+
+
+# --- PitchDropGuard (cpp/dsp/PitchDropGuard.h) ---------------------------------------------------------
+
+
+def guarded(f0_hz, **kwargs) -> np.ndarray:
+    return _core.PitchDropGuard(**kwargs).process(np.asarray(f0_hz, dtype=np.float32))
+
+
+def test_brief_period_multiple_drop_is_held():
+    """Three frames an octave (then an octave and a fifth) low inside a note: the note's pitch plays on."""
+    f0 = [440.0] * 5 + [220.0] * 3 + [440.0] * 3 + [440.0 / 3] * 3 + [440.0] * 2
+    np.testing.assert_array_equal(guarded(f0), np.full(len(f0), 440.0, np.float32))
+
+
+def test_a_leap_down_that_holds_is_played_after_confirm_frames():
+    f0 = [440.0] * 3 + [200.0, 201.0, 199.0, 200.0, 200.0]
+    np.testing.assert_array_equal(guarded(f0, confirm_frames=4), [440.0] * 6 + [200.0] * 2)
+    np.testing.assert_array_equal(guarded(f0, confirm_frames=1), f0)
+
+
+def test_candidates_that_disagree_restart_the_count():
+    f0 = [440.0, 220.0, 220.0, 146.7, 146.7, 146.7, 146.7]  # an octave down, then a twelfth down
+    np.testing.assert_allclose(guarded(f0, confirm_frames=3), [440.0] * 5 + [146.7] * 2, rtol=1e-6)
+
+
+def test_rises_small_drops_and_bends_pass_at_once():
+    rises = [220.0, 440.0, 880.0, 1760.0]
+    small = [440.0, 440.0 * 2 ** (-5 / 12), 440.0 * 2 ** (-10 / 12)]  # a fourth down, then a fourth again
+    bend = list(440.0 * 2 ** (-np.linspace(0, 14, 60) / 12))  # 14 semitones down in small steps
+    for f0 in (rises, small, bend):
+        np.testing.assert_allclose(guarded(f0), f0, rtol=1e-6)
+
+
+def test_drop_threshold_is_the_max_drop_semitones():
+    f0 = [440.0, 440.0 * 2 ** (-7 / 12)]  # a fifth down
+    assert guarded(f0, max_drop_semitones=6.0)[1] == pytest.approx(440.0)
+    assert guarded(f0, max_drop_semitones=8.0)[1] == pytest.approx(f0[1])
+
+
+def test_no_pitch_holds_and_reset_takes_the_next_pitch_as_it_is():
+    guard = _core.PitchDropGuard()
+    assert guard.current_hz == 0.0
+    np.testing.assert_array_equal(guard.process(np.array([440.0, 0.0, np.nan, -1.0], np.float32)), [440.0] * 4)
+    guard.reset()
+    assert guard.current_hz == 0.0
+    assert guard.process(np.array([110.0], np.float32))[0] == pytest.approx(110.0)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [({"confirm_frames": 0}, "confirm_frames"),
+                                                 ({"max_drop_semitones": 0.0}, "max_drop_semitones"),
+                                                 ({"max_drop_semitones": float("nan")}, "max_drop_semitones")])
+def test_pitch_drop_guard_rejects_bad_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        _core.PitchDropGuard(**kwargs)

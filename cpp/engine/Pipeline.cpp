@@ -14,7 +14,12 @@ constexpr double kAutoSpreadSeconds = 4.0;      // time constant of its spread (
 constexpr float kMinSpreadGain = 0.4f;
 constexpr float kMaxSpreadGain = 1.5f;
 constexpr int kMaxFoldOctaves = 8;  // auto-adjust moves pitch by at most this many octaves
-constexpr float kVoicingHysteresis = 0.1f;      // a voiced frame stays voiced down to threshold - this
+constexpr float kVoicingHysteresis = 0.1f;      // a pitched frame stays pitched down to threshold - this
+// A note that is playing outlasts a dip in pitch confidence by this long (its loudness still counts, its
+// pitch holds), as training data does: there, f0 holds through unvoiced frames and loudness is always the
+// audio's. Longer than a pick attack or a note change; short enough that noise after a note ends it.
+constexpr double kPitchHoldSeconds = 0.1;
+constexpr double kDropConfirmSeconds = 0.016;  // PitchDropGuard: how long a leap down must hold
 constexpr std::int64_t kStopRequest = -1;
 }  // namespace
 
@@ -56,6 +61,10 @@ Pipeline::Pipeline(std::shared_ptr<const Model> model, double host_rate, int max
     pitch.hop = hop_;
     pitch.fmax_hz = std::min(pitch.fmax_hz, 0.25 * model_rate_);
     yin_.prepare(pitch);
+    PitchDropGuard::Spec guard;
+    guard.confirm_frames = std::max(1, static_cast<int>(std::lround(kDropConfirmSeconds * model_rate_ / hop_)));
+    drop_guard_.prepare(guard);
+    pitch_hold_frames_ = std::max(1, static_cast<int>(std::lround(kPitchHoldSeconds * model_rate_ / hop_)));
     Loudness::Spec loud;
     loud.sample_rate = model_rate_;
     loud.hop = hop_;
@@ -122,6 +131,9 @@ void Pipeline::reset() {
     loudness_tracker_db_ = info_.loudness_mean;
     loudness_variance_ = info_.loudness_std * info_.loudness_std;
     voiced_ = false;
+    pitched_ = false;
+    unpitched_frames_ = 0;
+    drop_guard_.reset();
     Request r;
     while (requests_->try_dequeue(r)) {
     }
@@ -196,10 +208,15 @@ void Pipeline::on_frame(const Parameters::Snapshot& p, const MidiVoice& voice, d
         loudness_out = f0 > 0.0f ? voice.loudness_db(t, s) + p[Param::LoudnessOffsetDb] : kFloorDb;
         voiced_ = loudness_out > kFloorDb;
     } else {
-        const float threshold = p[Param::ConfidenceThreshold] - (voiced_ ? kVoicingHysteresis : 0.0f);
-        voiced_ = pitch.confidence >= threshold && loudness >= p[Param::GateDb] && pitch.f0_hz > 0.0f;
-        if (voiced_) {
-            last_f0_ = pitch.f0_hz;
+        const float threshold = p[Param::ConfidenceThreshold] - (pitched_ ? kVoicingHysteresis : 0.0f);
+        const bool loud_enough = loudness >= p[Param::GateDb];
+        pitched_ = pitch.confidence >= threshold && loud_enough && pitch.f0_hz > 0.0f;
+        unpitched_frames_ = pitched_ ? 0 : std::min(unpitched_frames_ + 1, pitch_hold_frames_ + 1);
+        const bool was_voiced = voiced_;
+        voiced_ = loud_enough && (pitched_ || (voiced_ && unpitched_frames_ <= pitch_hold_frames_));
+        if (pitched_) {
+            if (!was_voiced) drop_guard_.reset();  // a note after silence is taken as it comes
+            last_f0_ = drop_guard_.process(pitch.f0_hz);
             const float a = static_cast<float>(hop_ / (kAutoAdjustSeconds * model_rate_));
             const float b = static_cast<float>(hop_ / (kAutoSpreadSeconds * model_rate_));
             loudness_tracker_db_ += a * (loudness - loudness_tracker_db_);

@@ -21,6 +21,7 @@
 #include "MidiVoice.h"
 #include "Model.h"
 #include "Parameters.h"
+#include "PitchDropGuard.h"
 #include "Resampler.h"
 #include "Reverb.h"
 #include "YinPitch.h"
@@ -77,6 +78,7 @@ private:
 
     Resampler down_, up_;
     YinPitch yin_;
+    PitchDropGuard drop_guard_;
     Loudness loudness_;
     HarmonicSynth harmonic_;
     FilteredNoise noise_;
@@ -94,7 +96,10 @@ private:
     float last_f0_ = 0.0f;
     float loudness_tracker_db_ = 0.0f;  // auto-adjust: running mean of the voiced input's loudness
     float loudness_variance_ = 1.0f;    // and its running variance (dB^2)
-    bool voiced_ = false;
+    bool voiced_ = false;   // the model is playing (false: it hears silence)
+    bool pitched_ = false;  // this frame's pitch is confident
+    int unpitched_frames_ = 0;  // frames since the last confident pitch
+    int pitch_hold_frames_ = 0;  // how long a playing note outlasts its last confident pitch
 
     // Decoder results: slot = frame index % slots_; the results queue carries frame indices.
     int slots_ = 0;

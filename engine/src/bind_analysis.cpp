@@ -1,9 +1,10 @@
-// YinPitch and Loudness: the analysis half of the signal path, streaming across calls.
+// YinPitch, PitchDropGuard and Loudness: the analysis half of the signal path, streaming across calls.
 #include <algorithm>
 #include <sstream>
 #include <vector>
 
 #include "Loudness.h"
+#include "PitchDropGuard.h"
 #include "YinPitch.h"
 #include "bindings.h"
 
@@ -104,6 +105,53 @@ Returns:
             out << "<tonemorph.engine.YinPitch sample_rate=" << s.sample_rate << " hop=" << s.hop
                 << " fmin_hz=" << s.fmin_hz << " fmax_hz=" << s.fmax_hz << " window_ms=" << s.window_ms
                 << " threshold=" << s.threshold << ">";
+            return out.str();
+        });
+
+    py::class_<PitchDropGuard>(m, "PitchDropGuard", R"doc(
+Holds back sudden pitch drops until they prove to be notes: the engine's defence against a causal
+tracker's period-multiple errors (a note read an octave, or an octave and a fifth, too low for a few
+frames at its attack).
+
+A fall of more than ``max_drop_semitones`` from the pitch in play is believed only once
+``confirm_frames`` consecutive frames agree on it (within a semitone); until then the pitch in play is
+held. Rises, small steps, bends and vibrato pass at once.
+
+Args:
+    confirm_frames: frames a drop must hold (the engine: 4, 16 ms at a 4 ms hop).
+    max_drop_semitones: falls up to this many semitones pass at once.
+)doc")
+        .def(py::init([](int confirm_frames, float max_drop_semitones) {
+                 auto guard = std::make_unique<PitchDropGuard>();
+                 guard->prepare({confirm_frames, max_drop_semitones});
+                 return guard;
+             }),
+             py::arg("confirm_frames") = PitchDropGuard::Spec{}.confirm_frames,
+             py::arg("max_drop_semitones") = PitchDropGuard::Spec{}.max_drop_semitones)
+        .def(
+            "process",
+            [](PitchDropGuard& self, const FloatArray& f0) {
+                const float* data = mono_data(f0, "f0_hz");
+                py::array_t<float> out(f0.shape(0));
+                float* o = out.mutable_data();
+                for (py::ssize_t i = 0; i < f0.shape(0); ++i) o[i] = self.process(data[i]);
+                return out;
+            },
+            py::arg("f0_hz"), R"doc(
+Guard a sequence of pitched frames.
+
+Args:
+    f0_hz: 1-D float32 array, one pitch per frame in Hz (0 or NaN: no pitch, the pitch in play holds).
+
+Returns:
+    float32 array of the same shape: the pitch to play at each frame.
+)doc")
+        .def("reset", &PitchDropGuard::reset, "Forget the pitch in play: the next pitch passes as it is.")
+        .def_property_readonly("current_hz", &PitchDropGuard::current_hz, "The pitch in play (0 before any).")
+        .def("__repr__", [](const PitchDropGuard& self) {
+            std::ostringstream out;
+            out << "<tonemorph.engine.PitchDropGuard confirm_frames=" << self.spec().confirm_frames
+                << " max_drop_semitones=" << self.spec().max_drop_semitones << ">";
             return out.str();
         });
 
