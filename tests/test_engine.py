@@ -400,3 +400,21 @@ def test_a_note_outlasts_a_short_loss_of_pitch_and_noise_then_ends_it(tone_model
     assert min(rms) > 0.3 * steady
     tail = y[int(1.03 * sr) + latency + int(0.2 * sr) :]
     assert np.abs(tail).max() < 1e-3
+
+
+def test_output_keeps_the_models_band_up_to_near_its_nyquist(tone_model_path):
+    """The tone model's 25th harmonic of 400 Hz sits at 10 kHz (of a 24 kHz model's 12): at a 48 kHz host
+    rate it comes out as loud, relative to the fundamental, as with the host at the model's rate."""
+
+    def top_harmonic_db(sr):
+        engine = make_engine(tone_model_path, sr, 512, noise_gain=0, reverb_mix=0)
+        y = run_blocks(engine, tone(sr, 1.0, 400.0), [512])[sr // 2 :]
+        spectrum = np.abs(np.fft.rfft(y * np.hanning(len(y))))
+        freqs = np.fft.rfftfreq(len(y), 1.0 / sr)
+
+        def peak(f):
+            return spectrum[(freqs > f - 60) & (freqs < f + 60)].max()
+
+        return 20 * np.log10(peak(25 * 400.0) / peak(400.0))
+
+    assert abs(top_harmonic_db(48000) - top_harmonic_db(24000)) < 0.5

@@ -76,3 +76,31 @@ def test_unreasonable_rates_are_refused():
         Resampler(0, 24000)
     with pytest.raises(ValueError, match="too many filter phases"):
         Resampler(44101, 24000 * 7)
+
+
+def level_db(y):
+    return 20 * np.log10(np.sqrt(np.mean(y**2)) * np.sqrt(2))
+
+
+@pytest.mark.parametrize("src,dst", [(24000, 48000), (24000, 44100), (48000, 24000)])
+def test_more_taps_per_phase_keep_the_band_below_nyquist_flat(src, dst):
+    """The engine's output resampler (64 taps per phase) passes 10 kHz of a 24 kHz model's sound within
+    0.1 dB; the default 32 takes 5 dB off it. Both still remove what lies above the new Nyquist."""
+    low = min(src, dst)
+    f = low * 10 / 24  # 10 kHz at 24 kHz
+    x = sine(src, f, 1.0).astype(np.float32)
+    settled = slice(int(0.1 * dst), int(0.9 * dst))
+    assert abs(level_db(Resampler(src, dst, 64).process(x)[settled])) < 0.1
+    assert level_db(Resampler(src, dst).process(x)[settled]) < -3.0
+    if dst < src:
+        alias = sine(src, 0.5 * dst + 1000.0).astype(np.float32)
+        assert level_db(Resampler(src, dst, 64).process(alias)[1000:]) < -60.0
+
+
+def test_latency_grows_with_taps_per_phase():
+    assert Resampler(24000, 48000, 64).latency == pytest.approx(2 * Resampler(24000, 48000).latency, rel=0.02)
+
+
+def test_too_few_taps_per_phase_are_refused():
+    with pytest.raises(ValueError, match="taps_per_phase"):
+        Resampler(24000, 48000, 1)

@@ -30,8 +30,11 @@ std::int64_t integer_rate(double rate, const char* which) {
 
 }  // namespace
 
-void Resampler::prepare(double in_rate, double out_rate, int max_input_block) {
+void Resampler::prepare(double in_rate, double out_rate, int max_input_block, int taps_per_phase) {
     (void)max_input_block;
+    if (taps_per_phase < 2)
+        throw std::invalid_argument("Resampler: taps_per_phase must be at least 2, got " +
+                                    std::to_string(taps_per_phase));
     const std::int64_t in = integer_rate(in_rate, "input"), out = integer_rate(out_rate, "output");
     const std::int64_t g = std::gcd(in, out);
     if (out / g > kMaxPhases)
@@ -50,7 +53,7 @@ void Resampler::prepare(double in_rate, double out_rate, int max_input_block) {
         //   beta = 0.1102 (A - 8.7) for A = 80 dB stopband attenuation (Kaiser 1974)
         //   transition ~ (A - 8) / (2.285 * 2 pi) * fs / N, placed just below the lower Nyquist.
         const double decimation = std::max(1.0, static_cast<double>(down_) / up_);
-        taps_ = static_cast<int>(std::ceil(kTapsPerPhase * decimation));
+        taps_ = static_cast<int>(std::ceil(taps_per_phase * decimation));
         const int length = taps_ * up_;
         const double fs_up = static_cast<double>(in) * up_;
         const double nyquist = 0.5 * static_cast<double>(std::min(in, out));

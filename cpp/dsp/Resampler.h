@@ -12,9 +12,11 @@ namespace tonemorph {
 
 class Resampler final {
 public:
-    // Throws std::invalid_argument for rates <= 0 or a ratio whose reduced numerator
-    // needs more than kMaxPhases filter phases.
-    void prepare(double in_rate, double out_rate, int max_input_block);  // allocates
+    // Throws std::invalid_argument for rates <= 0, taps_per_phase < 2, or a ratio whose reduced
+    // numerator needs more than kMaxPhases filter phases. More taps per phase narrow the transition
+    // band below the lower Nyquist (its width is ~ 5 fs_min / taps_per_phase) and add latency.
+    void prepare(double in_rate, double out_rate, int max_input_block,
+                 int taps_per_phase = kTapsPerPhase);  // allocates
     void reset();
 
     // Push n input samples; writes the output samples they complete and returns their count

@@ -64,17 +64,23 @@ void bind_engine(py::module_& m) {
 
     py::class_<Resampler>(m, "Resampler", R"doc(
 Streaming polyphase resampler (Kaiser-windowed sinc, 80 dB stopband) between two integer rates.
-Output depends only on the input samples, not on how they were split into calls.)doc")
-        .def(py::init([](double in_rate, double out_rate) {
+Output depends only on the input samples, not on how they were split into calls.
+
+Args:
+    in_rate, out_rate: rates in Hz (integers).
+    taps_per_phase: filter length per output phase (times the decimation factor when downsampling).
+        The transition band below the lower Nyquist is about 5 * min(in_rate, out_rate) /
+        taps_per_phase wide; the engine uses 32 for its input and 64 for its output.)doc")
+        .def(py::init([](double in_rate, double out_rate, int taps_per_phase) {
                  auto r = std::make_unique<Resampler>();
                  try {
-                     r->prepare(in_rate, out_rate, Engine::kMaxBlock);
+                     r->prepare(in_rate, out_rate, Engine::kMaxBlock, taps_per_phase);
                  } catch (const std::invalid_argument& e) {
                      throw py::value_error(e.what());
                  }
                  return r;
              }),
-             py::arg("in_rate"), py::arg("out_rate"))
+             py::arg("in_rate"), py::arg("out_rate"), py::arg("taps_per_phase") = Resampler::kTapsPerPhase)
         .def(
             "process",
             [](Resampler& r, const FloatArray& x) {
