@@ -129,3 +129,81 @@ def test_rendered_file_gets_normal_permissions(tone_model_path, tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert dst.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+# --- MIDI files -------------------------------------------------------------------------------------------
+
+
+def write_midi(path, notes, tempo_bpm=120.0, channel=0, tempo_change=None):
+    """notes: [(start_beat, beats, midi_note, velocity)]; tempo_change: (beat, bpm) or None."""
+    import mido
+
+    song = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    song.tracks.append(track)
+    timeline = [(0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo_bpm)))]
+    if tempo_change:
+        timeline.append((int(tempo_change[0] * 480), mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo_change[1]))))
+    for start, beats, note, velocity in notes:
+        timeline.append((int(start * 480), mido.Message("note_on", note=note, velocity=velocity, channel=channel)))
+        timeline.append((int((start + beats) * 480), mido.Message("note_off", note=note, channel=channel)))
+    now = 0
+    for tick, message in sorted(timeline, key=lambda e: e[0]):
+        track.append(message.copy(time=tick - now))
+        now = tick
+    song.save(path)
+    return path
+
+
+def test_read_midi_follows_the_tempo_map(tmp_path):
+    from tonemorph.engine.midi_file import read_midi
+
+    path = write_midi(tmp_path / "song.mid", [(0, 1, 69, 100), (2, 1, 72, 100)], 120.0, tempo_change=(1, 60))
+    performance = read_midi(path, 48000)
+    assert performance.notes == 2
+    # beat 0 at 0 s; beat 1 at 0.5 s (120 bpm); from there 60 bpm: beat 2 at 1.5 s, beat 3 at 2.5 s
+    assert [(offset, data[0] & 0xF0) for offset, data in performance.events] == [
+        (0, 0x90), (24000, 0x80), (72000, 0x90), (120000, 0x80)]
+    assert performance.seconds == pytest.approx(2.5)
+
+
+def test_render_a_midi_file(tone_model_path, tmp_path):
+    import librosa
+
+    src = write_midi(tmp_path / "tune.mid", [(0, 2, 57, 100), (2, 2, 64, 100)])  # A3 then E4, 1 s each
+    dst = tmp_path / "tune.wav"
+    result = run("render", src, dst, "--model", tone_model_path, "--rate", 44100)
+    assert result.returncode == 0, result.stderr
+    out, sr = sf.read(dst)
+    assert sr == 44100 and len(out) >= 2 * sr
+
+    def pitch(a, b):
+        return np.median(librosa.yin(out[int(a * sr): int(b * sr)], fmin=100, fmax=1000, sr=sr, frame_length=4096))
+
+    assert abs(1200 * np.log2(pitch(0.3, 0.9) / 220.0)) < 20
+    assert abs(1200 * np.log2(pitch(1.3, 1.9) / 329.63)) < 20
+
+
+def test_midi_channels_drums_are_left_out_unless_asked_for(tmp_path):
+    from tonemorph.engine.midi_file import read_midi
+
+    drums = write_midi(tmp_path / "drums.mid", [(0, 1, 36, 100)], channel=9)
+    with pytest.raises(ValueError, match="no notes outside the drum channel 10 .1 on other channels"):
+        read_midi(drums, 48000)
+    assert read_midi(drums, 48000, channel=10).notes == 1
+    with pytest.raises(ValueError, match="no notes on channel 3"):
+        read_midi(drums, 48000, channel=3)
+
+
+def test_bad_midi_files_get_a_clear_error(tone_model_path, tmp_path):
+    empty = write_midi(tmp_path / "empty.mid", [])
+    corrupt = tmp_path / "corrupt.mid"
+    corrupt.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01garbage")
+    for src, message in ((empty, "has no notes"), (corrupt, "is not a readable MIDI file"),
+                         (tmp_path / "missing.mid", "does not exist")):
+        dst = tmp_path / "out.wav"
+        result = run("render", src, dst, "--model", tone_model_path)
+        assert result.returncode == 2 and message in result.stderr and str(src) in result.stderr, result.stderr
+        assert not dst.exists()
+    result = run("render", empty, tmp_path / "out.wav", "--model", tone_model_path, "--channel", "17")
+    assert result.returncode == 2 and "--channel must be 1..16" in result.stderr
