@@ -1,14 +1,17 @@
 """A Standard MIDI File as the engine's MIDI events, for `tonemorph render song.mid out.wav`.
 
-The engine plays one voice (the newest held note sounds; the others return when it is released), so a
-file is read as one line: every channel's notes, pitch bend, controllers and aftertouch, merged in time
-order with the file's tempo map, except General MIDI's drum channel 10 unless it is asked for.
+The engine plays one voice (the newest held note sounds; the others return when it is released), so one
+channel of the file is played, with its notes, pitch bend, controllers and aftertouch in time order under
+the file's tempo map: the channel asked for, else the one with the most notes outside General MIDI's drum
+channel 10. Other channels' controllers would otherwise reach the voice (a CC1 of 0 meant for a pad
+would silence the melody).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 MIDI_SUFFIXES = (".mid", ".midi", ".smf")
@@ -19,18 +22,29 @@ _CHANNEL_MESSAGES = ("note_on", "note_off", "pitchwheel", "control_change", "aft
 @dataclass(frozen=True)
 class MidiPerformance:
     events: list[tuple[int, list[int]]]  # (sample offset, [status, data1, data2]) for Engine.process / render
-    seconds: float  # time of the last event
-    notes: int  # note-ons with a velocity above 0
+    seconds: float  # time of the channel's last event
+    channel: int  # 1-16, the channel played
+    notes: int  # its note-ons with a velocity above 0
+    other_channels: dict[int, int] = field(default_factory=dict)  # channel -> notes, those not played
 
 
 def is_midi_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in MIDI_SUFFIXES
 
 
-def read_midi(path: str | os.PathLike, sample_rate: float, channel: int | None = None) -> MidiPerformance:
-    """The events of a MIDI file at `sample_rate`: every channel but 10, or only `channel` (1-16).
+def _is_note(message) -> bool:
+    return message.type == "note_on" and message.velocity > 0
 
-    Raises ValueError naming the file when it cannot be read or holds no notes to play.
+
+def describe_channels(counts: dict[int, int]) -> str:
+    """'channel 1 (12 notes), channel 10 (40 notes)'."""
+    return ", ".join(f"channel {c} ({n} notes)" for c, n in sorted(counts.items()))
+
+
+def read_midi(path: str | os.PathLike, sample_rate: float, channel: int | None = None) -> MidiPerformance:
+    """The events of one channel of a MIDI file at `sample_rate` (see the module docstring).
+
+    Raises ValueError naming the file when it cannot be read or has no notes to play.
     """
     import mido
 
@@ -39,27 +53,32 @@ def read_midi(path: str | os.PathLike, sample_rate: float, channel: int | None =
         raise ValueError(f"--channel must be 1..16, got {channel}.")
     try:
         song = mido.MidiFile(path)
-        messages = list(song)  # merged tracks; .time is seconds since the previous message (tempo map applied)
     except FileNotFoundError:
         raise ValueError(f"'{path}' does not exist.") from None
     except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as e:
-        raise ValueError(f"'{path}' is not a readable MIDI file ({e}); export it again as a Standard MIDI "
+        detail = str(e) or ("it ends in the middle of a track" if isinstance(e, EOFError) else type(e).__name__)
+        raise ValueError(f"'{path}' is not a readable MIDI file ({detail}); export it again as a Standard MIDI "
                          "File (.mid) from your sequencer.") from None
-    events: list[tuple[int, list[int]]] = []
-    seconds, notes, skipped = 0.0, 0, 0
-    for message in messages:
-        seconds += message.time
-        if message.type not in _CHANNEL_MESSAGES:
-            continue
-        wanted = message.channel + 1 == channel if channel else message.channel + 1 != GM_DRUM_CHANNEL
-        if not wanted:
-            skipped += message.type == "note_on" and message.velocity > 0
-            continue
-        notes += message.type == "note_on" and message.velocity > 0
-        events.append((round(seconds * sample_rate), message.bytes()))
-    if notes == 0:
-        where = f"on channel {channel}" if channel else f"outside the drum channel {GM_DRUM_CHANNEL}"
-        hint = (f" ({skipped} on other channels: choose one with --channel)" if skipped
-                else "; nothing to play")
-        raise ValueError(f"'{path}' has no notes {where}{hint}.")
-    return MidiPerformance(events=events, seconds=seconds, notes=notes)
+    if song.type == 2:
+        raise ValueError(f"'{path}' is a type 2 MIDI file (several independent sequences), which tonemorph does "
+                         "not play; export the song as type 0 or 1.")
+    timed, now = [], 0.0
+    for message in song:  # all tracks merged; .time is seconds since the previous message, tempo map applied
+        now += message.time
+        if message.type in _CHANNEL_MESSAGES:
+            timed.append((now, message))
+    counts = Counter(m.channel + 1 for _, m in timed if _is_note(m))
+    if channel is None:
+        melodic = {c: n for c, n in counts.items() if c != GM_DRUM_CHANNEL}
+        if not melodic:
+            hint = (f" (drums on channel {GM_DRUM_CHANNEL}: {counts[GM_DRUM_CHANNEL]} notes; play them with "
+                    f"--channel {GM_DRUM_CHANNEL})" if counts else "; nothing to play")
+            raise ValueError(f"'{path}' has no notes outside the drum channel{hint}.")
+        channel = min(melodic, key=lambda c: (-melodic[c], c))
+    elif counts[channel] == 0:
+        hint = f" (it has: {describe_channels(counts)}; choose one with --channel)" if counts else "; nothing to play"
+        raise ValueError(f"'{path}' has no notes on channel {channel}{hint}.")
+    mine = [(t, m) for t, m in timed if m.channel + 1 == channel]
+    return MidiPerformance(events=[(round(t * sample_rate), m.bytes()) for t, m in mine], seconds=mine[-1][0],
+                           channel=channel, notes=counts[channel],
+                           other_channels={c: n for c, n in counts.items() if c != channel})

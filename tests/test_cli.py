@@ -134,46 +134,69 @@ def test_rendered_file_gets_normal_permissions(tone_model_path, tmp_path):
 # --- MIDI files -------------------------------------------------------------------------------------------
 
 
-def write_midi(path, notes, tempo_bpm=120.0, channel=0, tempo_change=None):
-    """notes: [(start_beat, beats, midi_note, velocity)]; tempo_change: (beat, bpm) or None."""
+def write_midi(path, notes, tempo_bpm=120.0, tempo_change=None, extra=(), tracks=1):
+    """notes: [(start_beat, beats, midi_note, velocity, channel0)]; extra: [(beat, mido.Message)];
+    tempo_change: (beat, bpm) or None. tracks=2: tempo map in track 0, everything else in track 1 (type 1)."""
     import mido
 
-    song = mido.MidiFile(ticks_per_beat=480)
-    track = mido.MidiTrack()
-    song.tracks.append(track)
-    timeline = [(0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo_bpm)))]
+    song = mido.MidiFile(ticks_per_beat=480, type=1 if tracks == 2 else 0)
+    tempo = [(0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo_bpm)))]
     if tempo_change:
-        timeline.append((int(tempo_change[0] * 480), mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo_change[1]))))
-    for start, beats, note, velocity in notes:
-        timeline.append((int(start * 480), mido.Message("note_on", note=note, velocity=velocity, channel=channel)))
-        timeline.append((int((start + beats) * 480), mido.Message("note_off", note=note, channel=channel)))
-    now = 0
-    for tick, message in sorted(timeline, key=lambda e: e[0]):
-        track.append(message.copy(time=tick - now))
-        now = tick
+        tempo.append((int(tempo_change[0] * 480), mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo_change[1]))))
+    events = [(int(beat * 480), message) for beat, message in extra]
+    for start, beats, note, velocity, channel in notes:
+        events.append((int(start * 480), mido.Message("note_on", note=note, velocity=velocity, channel=channel)))
+        events.append((int((start + beats) * 480), mido.Message("note_off", note=note, channel=channel)))
+    timelines = [tempo, events] if tracks == 2 else [tempo + events]
+    for timeline in timelines:
+        track, now = mido.MidiTrack(), 0
+        for tick, message in sorted(timeline, key=lambda e: e[0]):
+            track.append(message.copy(time=tick - now))
+            now = tick
+        song.tracks.append(track)
     song.save(path)
     return path
 
 
-def test_read_midi_follows_the_tempo_map(tmp_path):
+@pytest.mark.parametrize("tracks", [1, 2])
+def test_read_midi_follows_the_tempo_map(tmp_path, tracks):
     from tonemorph.engine.midi_file import read_midi
 
-    path = write_midi(tmp_path / "song.mid", [(0, 1, 69, 100), (2, 1, 72, 100)], 120.0, tempo_change=(1, 60))
+    path = write_midi(tmp_path / "song.mid", [(0, 1, 69, 100, 0), (2, 1, 72, 100, 0)], 120.0, tempo_change=(1, 60),
+                      tracks=tracks)
     performance = read_midi(path, 48000)
-    assert performance.notes == 2
+    assert (performance.notes, performance.channel) == (2, 1)
     # beat 0 at 0 s; beat 1 at 0.5 s (120 bpm); from there 60 bpm: beat 2 at 1.5 s, beat 3 at 2.5 s
     assert [(offset, data[0] & 0xF0) for offset, data in performance.events] == [
         (0, 0x90), (24000, 0x80), (72000, 0x90), (120000, 0x80)]
     assert performance.seconds == pytest.approx(2.5)
 
 
+def test_one_channel_is_played_and_others_controllers_stay_out(tmp_path):
+    """A melody on channel 1 and a pad on channel 2 whose CC1 = 0 and pitch bend would silence or bend the
+    one voice: the channel with the most notes is played, alone."""
+    import mido
+    from tonemorph.engine.midi_file import read_midi
+
+    melody = [(k, 1, 60 + k, 100, 0) for k in range(4)]
+    pad = [(0, 4, 48, 80, 1)]
+    extra = [(0, mido.Message("control_change", channel=1, control=1, value=0)),
+             (1, mido.Message("pitchwheel", channel=1, pitch=4000))]
+    path = write_midi(tmp_path / "band.mid", melody + pad, extra=extra)
+    performance = read_midi(path, 48000)
+    assert performance.channel == 1 and performance.other_channels == {2: 1}
+    assert all(data[0] & 0x0F == 0 for _, data in performance.events) and len(performance.events) == 8
+    assert read_midi(path, 48000, channel=2).events[0][1] == [0xB1, 1, 0]
+
+
 def test_render_a_midi_file(tone_model_path, tmp_path):
     import librosa
 
-    src = write_midi(tmp_path / "tune.mid", [(0, 2, 57, 100), (2, 2, 64, 100)])  # A3 then E4, 1 s each
+    src = write_midi(tmp_path / "tune.mid", [(0, 2, 57, 100, 0), (2, 2, 64, 100, 0)])  # A3 then E4, 1 s each
     dst = tmp_path / "tune.wav"
     result = run("render", src, dst, "--model", tone_model_path, "--rate", 44100)
     assert result.returncode == 0, result.stderr
+    assert "playing channel 1 (2 notes)" in result.stdout
     out, sr = sf.read(dst)
     assert sr == 44100 and len(out) >= 2 * sr
 
@@ -182,16 +205,20 @@ def test_render_a_midi_file(tone_model_path, tmp_path):
 
     assert abs(1200 * np.log2(pitch(0.3, 0.9) / 220.0)) < 20
     assert abs(1200 * np.log2(pitch(1.3, 1.9) / 329.63)) < 20
+    onset = np.argmax(np.abs(out) > 0.01) / sr
+    assert onset < 0.03  # the first note starts at once (latency removed)
+    release = 0.150  # the engine's default release_ms
+    assert np.abs(out[int((2.0 + release + 0.1) * sr):]).max() < 1e-3  # silent after the last note's release
 
 
 def test_midi_channels_drums_are_left_out_unless_asked_for(tmp_path):
     from tonemorph.engine.midi_file import read_midi
 
-    drums = write_midi(tmp_path / "drums.mid", [(0, 1, 36, 100)], channel=9)
-    with pytest.raises(ValueError, match="no notes outside the drum channel 10 .1 on other channels"):
+    drums = write_midi(tmp_path / "drums.mid", [(0, 1, 36, 100, 9)])
+    with pytest.raises(ValueError, match="no notes outside the drum channel .drums on channel 10: 1 notes"):
         read_midi(drums, 48000)
     assert read_midi(drums, 48000, channel=10).notes == 1
-    with pytest.raises(ValueError, match="no notes on channel 3"):
+    with pytest.raises(ValueError, match=r"no notes on channel 3 \(it has: channel 10 \(1 notes\)"):
         read_midi(drums, 48000, channel=3)
 
 
@@ -199,11 +226,18 @@ def test_bad_midi_files_get_a_clear_error(tone_model_path, tmp_path):
     empty = write_midi(tmp_path / "empty.mid", [])
     corrupt = tmp_path / "corrupt.mid"
     corrupt.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01garbage")
+    truncated = tmp_path / "truncated.mid"
+    truncated.write_bytes(write_midi(tmp_path / "whole.mid", [(0, 1, 60, 100, 0)]).read_bytes()[:-6])
     for src, message in ((empty, "has no notes"), (corrupt, "is not a readable MIDI file"),
-                         (tmp_path / "missing.mid", "does not exist")):
+                         (truncated, "is not a readable MIDI file"), (tmp_path / "missing.mid", "does not exist")):
         dst = tmp_path / "out.wav"
         result = run("render", src, dst, "--model", tone_model_path)
         assert result.returncode == 2 and message in result.stderr and str(src) in result.stderr, result.stderr
+        assert "()" not in result.stderr
         assert not dst.exists()
     result = run("render", empty, tmp_path / "out.wav", "--model", tone_model_path, "--channel", "17")
     assert result.returncode == 2 and "--channel must be 1..16" in result.stderr
+    audio = tmp_path / "in.wav"
+    write(audio, melody(48000), 48000)
+    result = run("render", audio, tmp_path / "out.wav", "--model", tone_model_path, "--rate", "44100")
+    assert result.returncode == 2 and "--rate and --channel are for MIDI files" in result.stderr

@@ -247,6 +247,16 @@ def test_rises_small_drops_and_bends_pass_at_once():
         np.testing.assert_allclose(guarded(f0), f0, rtol=1e-6)
 
 
+def test_a_fall_back_from_a_fresh_leap_up_passes_at_once():
+    """A grace note (or the tracker's octave-up slip) and back: the return is not held as a drop; once the
+    leap is older than confirm_frames, a fall back is an ordinary drop again."""
+    np.testing.assert_array_equal(guarded([440.0, 440.0, 880.0, 440.0, 440.0]), [440.0, 440.0, 880.0, 440.0, 440.0])
+    np.testing.assert_array_equal(guarded([440.0, 440.0, 880.0, 0.0, 0.0, 440.0]),  # no-pitch frames count for nothing
+                                  [440.0, 440.0, 880.0, 880.0, 880.0, 440.0])
+    stayed = [440.0] + [880.0] * 4 + [440.0] * 5
+    np.testing.assert_array_equal(guarded(stayed), [440.0] + [880.0] * 7 + [440.0] * 2)
+
+
 def test_drop_threshold_is_the_max_drop_semitones():
     f0 = [440.0, 440.0 * 2 ** (-7 / 12)]  # a fifth down
     assert guarded(f0, max_drop_semitones=6.0)[1] == pytest.approx(440.0)

@@ -101,6 +101,7 @@ def test_latency_grows_with_taps_per_phase():
     assert Resampler(24000, 48000, 64).latency == pytest.approx(2 * Resampler(24000, 48000).latency, rel=0.02)
 
 
-def test_too_few_taps_per_phase_are_refused():
-    with pytest.raises(ValueError, match="taps_per_phase"):
-        Resampler(24000, 48000, 1)
+@pytest.mark.parametrize("taps", [1, 1025, 10**7])
+def test_taps_per_phase_outside_their_range_are_refused(taps):
+    with pytest.raises(ValueError, match="taps_per_phase must be 2..1024"):
+        Resampler(24000, 48000, taps)

@@ -32,25 +32,32 @@ def _parse_param(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"--param {name}: '{value}' is not a number") from None
 
 
+MIDI_RENDER_RATE = 48000
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     import numpy as np
 
     from tonemorph.engine import Engine
-    from tonemorph.engine.midi_file import is_midi_file, read_midi
+    from tonemorph.engine.midi_file import describe_channels, is_midi_file, read_midi
     from tonemorph.engine.render import read_audio, render, write_audio
 
     src, dst = Path(args.input), Path(args.output)
     if src.resolve() == dst.resolve():
         raise ValueError(f"the output '{dst}' is the input file; choose another name so nothing is overwritten.")
-    midi = None
+    midi, tail = None, {}
     if is_midi_file(src):
-        if not 22050 <= args.rate <= 192000:
-            raise ValueError(f"--rate must be 22050..192000 Hz, got {args.rate}.")
-        rate = float(args.rate)
+        rate = float(args.rate or MIDI_RENDER_RATE)
         performance = read_midi(src, rate, args.channel)
         midi = performance.events
         audio = np.zeros((1, int(np.ceil(performance.seconds * rate)) + 1), np.float32)
+        others = f"; also in the file, not played: {describe_channels(performance.other_channels)}" \
+            if performance.other_channels else ""
+        print(f"playing channel {performance.channel} ({performance.notes} notes){others}")
     else:
+        if args.rate is not None or args.channel is not None:
+            raise ValueError(f"--rate and --channel are for MIDI files; '{src}' is audio and renders at its own "
+                             "rate.")
         audio, rate = read_audio(src)
     engine = Engine(args.model)
     engine.set_param("semitones", args.semitones)
@@ -59,10 +66,14 @@ def cmd_render(args: argparse.Namespace) -> int:
         engine.set_param("midi_mode", 1)
     for name, value in args.param or []:
         engine.set_param(name, value)
+    if midi is not None:  # the last note's release and the reverb after it
+        info = engine.model.info
+        tail = {"tail_seconds": engine.get_param("release_ms") / 1000.0
+                + info["reverb_ir_length"] / info["sample_rate"] + 0.1}
     with _progress("render") as bar:
         task = bar.add_task(f"{src.name} → {engine.model.name}", total=1)
-        out = render(engine, audio, rate, block=args.block, midi=midi, progress=lambda done, total: bar.update(
-            task, completed=done, total=total))
+        out = render(engine, audio, rate, block=args.block, midi=midi, **tail,
+                     progress=lambda done, total: bar.update(task, completed=done, total=total))
     write_audio(dst, out, rate)
     print(f"{dst}  ({out.shape[1] / rate:.1f} s, {rate:.0f} Hz, {out.shape[0]} ch, model {engine.model.name})")
     return 0
@@ -407,18 +418,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("render", help="play an audio or MIDI file through an instrument model",
                        description="Play an audio file (WAV/FLAC/MP3/OGG, any rate, mono or stereo) through an "
-                                   "instrument model and write the result (WAV/FLAC/AIFF). A MIDI file (.mid) "
-                                   "is played by the instrument as one voice: the newest held note sounds, "
-                                   "with velocity, pitch bend, mod wheel / breath / expression and aftertouch "
-                                   "(every channel but the drums on 10, or the one --channel names).")
+                                   "instrument model and write the result (WAV/FLAC/AIFF). A MIDI file (.mid, "
+                                   ".midi) is played as one voice: the newest held note sounds, with velocity, "
+                                   "pitch bend, mod wheel / breath / expression and aftertouch, from one "
+                                   "channel (--channel, else the one with the most notes outside the drums "
+                                   "on 10).")
     p.add_argument("input", help="the audio or MIDI file to play")
     p.add_argument("output", help="where to write the result (.wav, .flac or .aiff)")
     p.add_argument("--model", "-m", default="trumpet", help="model name (see `tonemorph models`) or .onnx path")
     p.add_argument("--semitones", "-s", type=float, default=0.0, help="pitch shift in semitones (-24..24)")
     p.add_argument("--octave", type=float, default=0.0, help="pitch shift in octaves (-2..2)")
     p.add_argument("--block", type=int, default=512, help="block size the engine runs at (1..8192)")
-    p.add_argument("--channel", type=int, default=None, help="MIDI input: play only this channel (1..16)")
-    p.add_argument("--rate", type=int, default=48000, help="MIDI input: sample rate of the result (Hz)")
+    p.add_argument("--channel", type=int, default=None, help="MIDI input: the channel to play (1..16)")
+    p.add_argument("--rate", type=int, default=None,
+                   help=f"MIDI input: sample rate of the result (default {MIDI_RENDER_RATE} Hz)")
     p.add_argument("--param", action="append", type=_parse_param, metavar="NAME=VALUE",
                    help="any engine parameter, e.g. --param dry_wet=0.8 or glide_ms=80 (repeatable)")
     p.set_defaults(func=cmd_render)

@@ -27,11 +27,21 @@ void PitchDropGuard::reset() {
     current_hz_ = 0.0f;
     candidate_hz_ = 0.0f;
     candidate_frames_ = 0;
+    before_leap_hz_ = 0.0f;
+    since_leap_ = 0;
 }
 
 float PitchDropGuard::process(float f0_hz) {
     if (!(f0_hz > 0.0f) || !std::isfinite(f0_hz)) return current_hz_;
-    if (current_hz_ <= 0.0f || semitones(current_hz_, f0_hz) >= -spec_.max_drop_semitones) {
+    if (since_leap_ < spec_.confirm_frames) ++since_leap_;
+    const float step = current_hz_ > 0.0f ? semitones(current_hz_, f0_hz) : 0.0f;
+    const bool back_from_leap = since_leap_ < spec_.confirm_frames && before_leap_hz_ > 0.0f &&
+                                std::fabs(semitones(before_leap_hz_, f0_hz)) <= kAgreeSemitones;
+    if (current_hz_ <= 0.0f || step >= -spec_.max_drop_semitones || back_from_leap) {
+        if (step > spec_.max_drop_semitones) {
+            before_leap_hz_ = current_hz_;
+            since_leap_ = 0;
+        }
         current_hz_ = f0_hz;
         candidate_frames_ = 0;
         return current_hz_;

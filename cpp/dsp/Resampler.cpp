@@ -32,9 +32,9 @@ std::int64_t integer_rate(double rate, const char* which) {
 
 void Resampler::prepare(double in_rate, double out_rate, int max_input_block, int taps_per_phase) {
     (void)max_input_block;
-    if (taps_per_phase < 2)
-        throw std::invalid_argument("Resampler: taps_per_phase must be at least 2, got " +
-                                    std::to_string(taps_per_phase));
+    if (taps_per_phase < 2 || taps_per_phase > kMaxTapsPerPhase)
+        throw std::invalid_argument("Resampler: taps_per_phase must be 2.." + std::to_string(kMaxTapsPerPhase) +
+                                    ", got " + std::to_string(taps_per_phase));
     const std::int64_t in = integer_rate(in_rate, "input"), out = integer_rate(out_rate, "output");
     const std::int64_t g = std::gcd(in, out);
     if (out / g > kMaxPhases)

@@ -12,9 +12,10 @@ namespace tonemorph {
 
 class Resampler final {
 public:
-    // Throws std::invalid_argument for rates <= 0, taps_per_phase < 2, or a ratio whose reduced
-    // numerator needs more than kMaxPhases filter phases. More taps per phase narrow the transition
-    // band below the lower Nyquist (its width is ~ 5 fs_min / taps_per_phase) and add latency.
+    // Throws std::invalid_argument for rates <= 0, taps_per_phase outside 2..kMaxTapsPerPhase, or a
+    // ratio whose reduced numerator needs more than kMaxPhases filter phases. More taps per phase narrow
+    // the transition band below the lower Nyquist (its width is ~ 5 fs_min / taps_per_phase) and add
+    // latency.
     void prepare(double in_rate, double out_rate, int max_input_block,
                  int taps_per_phase = kTapsPerPhase);  // allocates
     void reset();
@@ -31,6 +32,7 @@ public:
 
     static constexpr int kMaxPhases = 4096;
     static constexpr int kTapsPerPhase = 32;
+    static constexpr int kMaxTapsPerPhase = 1024;
 
 private:
     int up_ = 1, down_ = 1;

@@ -49,7 +49,7 @@ inline constexpr std::array<ParamSpec, kParamCount> kParamSpecs = {{
     {"semitones", -24.0f, 24.0f, 0.0f, "st", "Pitch shift in semitones"},
     {"octave", -2.0f, 2.0f, 0.0f, "oct", "Pitch shift in octaves"},
     {"gate_db", -120.0f, 0.0f, -70.0f, "dB", "Input below this loudness is silence"},
-    {"confidence_threshold", 0.0f, 1.0f, kDefaultConfidenceThreshold, "", "A new pitch needs this confidence; a playing note holds its pitch through 100 ms below it"},
+    {"confidence_threshold", 0.0f, 1.0f, kDefaultConfidenceThreshold, "", "A new pitch needs this confidence; a playing note holds its pitch through short dips below it"},
     {"loudness_offset_db", -40.0f, 40.0f, 0.0f, "dB", "Added to the input loudness the model sees"},
     {"auto_adjust", 0.0f, 1.0f, 1.0f, "", "Fold pitch into the model's range by octaves; map loudness onto its training data"},
     {"harmonic_gain", 0.0f, 4.0f, 1.0f, "x", "Gain of the harmonic (pitched) part"},

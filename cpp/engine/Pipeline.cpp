@@ -135,7 +135,7 @@ void Pipeline::reset() {
     last_f0_ = 0.0f;
     loudness_tracker_db_ = info_.loudness_mean;
     loudness_variance_ = info_.loudness_std * info_.loudness_std;
-    voiced_ = false;
+    voiced_ = audio_voiced_ = false;
     pitched_ = false;
     unpitched_frames_ = 0;
     drop_guard_.reset();
@@ -212,13 +212,18 @@ void Pipeline::on_frame(const Parameters::Snapshot& p, const MidiVoice& voice, d
         f0 = static_cast<float>(voice.f0_hz(t, s));
         loudness_out = f0 > 0.0f ? voice.loudness_db(t, s) + p[Param::LoudnessOffsetDb] : kFloorDb;
         voiced_ = loudness_out > kFloorDb;
+        // Back in audio mode, the input starts a note of its own: no hold, no pitch from before.
+        audio_voiced_ = pitched_ = false;
+        unpitched_frames_ = pitch_hold_frames_ + 1;
+        drop_guard_.reset();
     } else {
-        const float threshold = p[Param::ConfidenceThreshold] - (pitched_ ? kVoicingHysteresis : 0.0f);
+        const float threshold = p[Param::ConfidenceThreshold] - (audio_voiced_ ? kVoicingHysteresis : 0.0f);
         const bool loud_enough = loudness >= p[Param::GateDb];
         pitched_ = pitch.confidence >= threshold && loud_enough && pitch.f0_hz > 0.0f;
         unpitched_frames_ = pitched_ ? 0 : std::min(unpitched_frames_ + 1, pitch_hold_frames_ + 1);
-        const bool was_voiced = voiced_;
-        voiced_ = loud_enough && (pitched_ || (voiced_ && unpitched_frames_ <= pitch_hold_frames_));
+        const bool was_voiced = audio_voiced_;
+        audio_voiced_ = loud_enough && (pitched_ || (audio_voiced_ && unpitched_frames_ <= pitch_hold_frames_));
+        voiced_ = audio_voiced_;
         if (pitched_) {
             if (!was_voiced) drop_guard_.reset();  // a note after silence is taken as it comes
             last_f0_ = drop_guard_.process(pitch.f0_hz);

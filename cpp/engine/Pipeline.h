@@ -97,6 +97,7 @@ private:
     float loudness_tracker_db_ = 0.0f;  // auto-adjust: running mean of the voiced input's loudness
     float loudness_variance_ = 1.0f;    // and its running variance (dB^2)
     bool voiced_ = false;   // the model is playing (false: it hears silence)
+    bool audio_voiced_ = false;  // audio mode: a note is playing (its hysteresis and hold)
     bool pitched_ = false;  // this frame's pitch is confident
     int unpitched_frames_ = 0;  // frames since the last confident pitch
     int pitch_hold_frames_ = 0;  // how long a playing note outlasts its last confident pitch

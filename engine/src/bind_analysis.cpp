@@ -114,11 +114,13 @@ tracker's period-multiple errors (a note read an octave, or an octave and a fift
 frames at its attack).
 
 A fall of more than ``max_drop_semitones`` from the pitch in play is believed only once
-``confirm_frames`` consecutive frames agree on it (within a semitone); until then the pitch in play is
-held. Rises, small steps, bends and vibrato pass at once.
+``confirm_frames`` pitched frames in a row agree on it; until then the pitch in play is held, so a real
+leap down sounds ``confirm_frames - 1`` frames late. Rises, small steps, bends and vibrato pass at once,
+and so does a fall back to the pitch before a leap up that is younger than ``confirm_frames`` frames
+(a grace note, or the tracker's own octave-up slip). Frames without a pitch (0, NaN) count for nothing.
 
 Args:
-    confirm_frames: frames a drop must hold (the engine: 4, 16 ms at a 4 ms hop).
+    confirm_frames: frames a drop must hold (the engine: as many as make 16 ms).
     max_drop_semitones: falls up to this many semitones pass at once.
 )doc")
         .def(py::init([](int confirm_frames, float max_drop_semitones) {

@@ -70,7 +70,7 @@ Args:
     in_rate, out_rate: rates in Hz (integers).
     taps_per_phase: filter length per output phase (times the decimation factor when downsampling).
         The transition band below the lower Nyquist is about 5 * min(in_rate, out_rate) /
-        taps_per_phase wide; the engine uses 32 for its input and 64 for its output.)doc")
+        taps_per_phase wide. 2 .. 1024; the engine doubles the default for its output.)doc")
         .def(py::init([](double in_rate, double out_rate, int taps_per_phase) {
                  auto r = std::make_unique<Resampler>();
                  try {
