@@ -221,6 +221,9 @@ def test_trained_model_exports_and_plays_in_the_engine(tmp_path, dataset):
     assert metadata["loudness_mean"] == pytest.approx(stats["loudness_mean"])
     assert metadata["f0_min_hz"] == pytest.approx(min(NOTES_HZ), rel=0.02)
     assert len(metadata["reverb_ir"]) == round(TINY.reverb_seconds * SR)
+    # A checkpoint already read (time_to_usable reads it once) exports the same model.
+    again, _ = training.export_checkpoint(training.load_checkpoint(run), tmp_path / "again" / "tiny.onnx")
+    assert again.read_bytes() == onnx_path.read_bytes()
 
     engine = Engine(onnx_path)
     rng = np.random.default_rng(1)

@@ -72,10 +72,9 @@ def measure(
         nonlocal paused
         clock = time.perf_counter() - started - paused
         began = time.perf_counter()
-        history = load_checkpoint(checkpoint)["history"]
-        model, _ = export_checkpoint(
-            checkpoint, work_dir / "models" / f"{instrument}-{step}.onnx", name=instrument
-        )
+        data = load_checkpoint(checkpoint)
+        history = data["history"]
+        model, _ = export_checkpoint(data, work_dir / "models" / f"{instrument}-{step}.onnx", name=instrument)
         numbers = evaluate(model, heldout, instrument=instrument)
         usable = all(numbers["passed"].values())
         validation = [loss for s, loss in history["validation"] if s == step]

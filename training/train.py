@@ -630,21 +630,22 @@ def _train(run_dir: Path, dataset: PreparedDataset, steps, device, on_step, on_c
 
 
 def export_checkpoint(
-    checkpoint: str | os.PathLike,
+    checkpoint: str | os.PathLike | dict,
     out: str | os.PathLike,
     *,
     name: str | None = None,
     version: int = 1,
     description: str = "",
 ) -> tuple[Path, Path]:
-    """Export a run (its folder or checkpoint.pt) or a weights file to `out` (.onnx), with NAME.pt beside it.
+    """Export a run (its folder or checkpoint.pt), a weights file, or a checkpoint already read by
+    load_checkpoint to `out` (.onnx), with NAME.pt beside it.
 
     The .onnx is what the engine plays; the .pt beside it holds the torch weights so that `--from` can
     fine-tune from the model later. Both are written atomically. Returns (onnx path, weights path).
     """
     from .export import export_onnx
 
-    data = load_checkpoint(checkpoint)
+    data = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
     out = Path(out)
     if out.suffix != ".onnx":
         raise ValueError(f"'{out}': the model file must end in .onnx")
