@@ -14,7 +14,7 @@ constexpr double kAutoSpreadSeconds = 4.0;      // time constant of its spread (
 constexpr float kMinSpreadGain = 0.4f;
 constexpr float kMaxSpreadGain = 1.5f;
 constexpr int kMaxFoldOctaves = 8;  // auto-adjust moves pitch by at most this many octaves
-constexpr float kVoicingHysteresis = 0.1f;      // a pitched frame stays pitched down to threshold - this
+constexpr float kVoicingHysteresis = 0.1f;      // while a note plays, a pitch counts down to threshold - this
 // A note that is playing outlasts a dip in pitch confidence by this long (its loudness still counts, its
 // pitch holds), as training data does: there, f0 holds through unvoiced frames and loudness is always the
 // audio's. Longer than a pick attack or a note change; short enough that noise after a note ends it.
@@ -136,7 +136,6 @@ void Pipeline::reset() {
     loudness_tracker_db_ = info_.loudness_mean;
     loudness_variance_ = info_.loudness_std * info_.loudness_std;
     voiced_ = audio_voiced_ = false;
-    pitched_ = false;
     unpitched_frames_ = 0;
     drop_guard_.reset();
     Request r;
@@ -212,19 +211,16 @@ void Pipeline::on_frame(const Parameters::Snapshot& p, const MidiVoice& voice, d
         f0 = static_cast<float>(voice.f0_hz(t, s));
         loudness_out = f0 > 0.0f ? voice.loudness_db(t, s) + p[Param::LoudnessOffsetDb] : kFloorDb;
         voiced_ = loudness_out > kFloorDb;
-        // Back in audio mode, the input starts a note of its own: no hold, no pitch from before.
-        audio_voiced_ = pitched_ = false;
-        unpitched_frames_ = pitch_hold_frames_ + 1;
-        drop_guard_.reset();
+        audio_voiced_ = false;  // back in audio mode, the input starts a note of its own (no hold, guard reset)
     } else {
         const float threshold = p[Param::ConfidenceThreshold] - (audio_voiced_ ? kVoicingHysteresis : 0.0f);
         const bool loud_enough = loudness >= p[Param::GateDb];
-        pitched_ = pitch.confidence >= threshold && loud_enough && pitch.f0_hz > 0.0f;
-        unpitched_frames_ = pitched_ ? 0 : std::min(unpitched_frames_ + 1, pitch_hold_frames_ + 1);
+        const bool pitched = pitch.confidence >= threshold && loud_enough && pitch.f0_hz > 0.0f;
+        unpitched_frames_ = pitched ? 0 : std::min(unpitched_frames_ + 1, pitch_hold_frames_ + 1);
         const bool was_voiced = audio_voiced_;
-        audio_voiced_ = loud_enough && (pitched_ || (audio_voiced_ && unpitched_frames_ <= pitch_hold_frames_));
+        audio_voiced_ = loud_enough && (pitched || (audio_voiced_ && unpitched_frames_ <= pitch_hold_frames_));
         voiced_ = audio_voiced_;
-        if (pitched_) {
+        if (pitched) {
             if (!was_voiced) drop_guard_.reset();  // a note after silence is taken as it comes
             last_f0_ = drop_guard_.process(pitch.f0_hz);
             const float a = static_cast<float>(hop_ / (kAutoAdjustSeconds * model_rate_));

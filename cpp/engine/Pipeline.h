@@ -98,7 +98,6 @@ private:
     float loudness_variance_ = 1.0f;    // and its running variance (dB^2)
     bool voiced_ = false;   // the model is playing (false: it hears silence)
     bool audio_voiced_ = false;  // audio mode: a note is playing (its hysteresis and hold)
-    bool pitched_ = false;  // this frame's pitch is confident
     int unpitched_frames_ = 0;  // frames since the last confident pitch
     int pitch_hold_frames_ = 0;  // how long a playing note outlasts its last confident pitch
 
