@@ -2,6 +2,7 @@
 
 #include <onnxruntime_cxx_api.h>
 
+#include "OrtRuntime.h"
 #include "RealFft.h"
 
 #include <algorithm>
@@ -21,11 +22,6 @@ constexpr const char* kInputNames[] = {"f0_hz", "loudness_db", "state"};
 constexpr const char* kOutputNames[] = {"amplitude", "harmonic_distribution", "noise_magnitudes", "state_out"};
 constexpr int kFormatVersion = 1;
 constexpr float kReverbTailFloor = 1e-4f;  // -80 dB below the IR's peak
-
-Ort::Env& ort_env() {
-    static Ort::Env env(ORT_LOGGING_LEVEL_ERROR, "tonemorph");
-    return env;
-}
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
     throw ModelError("'" + path + "' is not a playable tonemorph model: " + what);
@@ -131,7 +127,7 @@ std::shared_ptr<const Model> Model::open(const std::string& path) {
     options.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
     options.AddConfigEntry("session.intra_op.allow_spinning", "0");
     try {
-        model->session_ = std::make_unique<Ort::Session>(ort_env(), path.c_str(), options);
+        model->session_ = open_session(path, options);
     } catch (const Ort::Exception& e) {
         fail(path, std::string("ONNX Runtime cannot open it (") + e.what() +
                        "). Is it a complete .onnx file? Re-export it with `tonemorph export`.");
