@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from tonemorph.atomic import atomic_path
 
 from . import _core
 
@@ -45,7 +46,7 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, float]:
 
 
 def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: float) -> None:
-    """Write float32 [channels, samples] atomically: a temporary file beside it, then a rename."""
+    """Write float32 [channels, samples] atomically (tonemorph.atomic)."""
     from pedalboard.io import AudioFile
 
     path = Path(path)
@@ -56,18 +57,11 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: float) 
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise AudioFileError(f"cannot write '{path}': the folder '{folder}' does not exist.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=folder)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's owner-only mode would stick to the result
-    try:
-        with AudioFile(tmp, "w", samplerate=sample_rate, num_channels=audio.shape[0]) as f:
-            f.write(np.ascontiguousarray(audio, dtype=np.float32))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with (
+        atomic_path(path) as tmp,
+        AudioFile(str(tmp), "w", samplerate=sample_rate, num_channels=audio.shape[0]) as f,
+    ):
+        f.write(np.ascontiguousarray(audio, dtype=np.float32))
 
 
 def render(

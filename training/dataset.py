@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from tonemorph.atomic import atomic_path
 
 FORMAT_VERSION = 1
 
@@ -68,18 +69,14 @@ class PreparedDataset:
         return self.subset(~mask), self.subset(mask)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write atomically (temporary file beside it, then rename)."""
+        """Write atomically (tonemorph.atomic), creating the folder if needed."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp.npz")
         header = {**self.meta, "format": FORMAT_VERSION, "sample_rate": self.sample_rate, "hop": self.hop,
                   "files": self.files}
-        try:
+        with atomic_path(path) as tmp:
             np.savez(tmp, audio=self.audio, f0_hz=self.f0_hz, confidence=self.confidence,
                      loudness_db=self.loudness_db, file_index=self.file_index, meta=np.array(json.dumps(header)))
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
 
 
 def load_prepared(path: str | os.PathLike) -> PreparedDataset:

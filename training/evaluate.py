@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tonemorph.atomic import write_json
+
 ANALYSIS_RATE = 24000
 VOICED_CONFIDENCE = 0.5
 N_MFCC = 20
@@ -264,17 +266,6 @@ def evaluate(
     if out_json:
         write_json(out_json, results)
     return results
-
-
-def write_json(path: str | os.PathLike, content: dict) -> None:
-    """Numbers to `path` as indented JSON, atomically (a reader never sees half a file)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(content, indent=2, allow_nan=True) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def format_table(results: dict) -> str:

@@ -10,14 +10,14 @@ import base64
 import copy
 import math
 import os
-import uuid
 import warnings
-from pathlib import Path
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
+
+from tonemorph.atomic import atomic_path
 
 from .models import DDSP, Decoder
 from .spectral import LOUDNESS_N_FFT
@@ -194,25 +194,18 @@ def export_onnx(
     if description:
         metadata["description"] = description
 
-    path = Path(path)
-    # Not mkstemp: its 0600 mode would stick to the model file; this name is created with the umask's mode.
-    tmp = os.fspath(path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp"))
     decoder = copy.deepcopy(decoder).cpu().eval()  # the caller's model keeps its device and mode
-    try:
-        with torch.no_grad():
-            write_graph(decoder, tmp, (f0_min, f0_max))
-            graph = onnx.load(tmp)
-            onnx.helper.set_model_props(graph, metadata)
-            onnx.checker.check_model(graph)
-            onnx.save(graph, tmp)
-            difference = max_difference_to_torch(decoder, tmp, (f0_min, f0_max))
+    with atomic_path(path) as written, torch.no_grad():
+        tmp = os.fspath(written)
+        write_graph(decoder, tmp, (f0_min, f0_max))
+        graph = onnx.load(tmp)
+        onnx.helper.set_model_props(graph, metadata)
+        onnx.checker.check_model(graph)
+        onnx.save(graph, tmp)
+        difference = max_difference_to_torch(decoder, tmp, (f0_min, f0_max))
         if not difference <= VALIDATION_TOLERANCE:
             raise ExportValidationError(
                 f"export_onnx: ONNX Runtime and torch differ by {difference:.3g} (> {VALIDATION_TOLERANCE}); "
                 f"{path} was not written"
             )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return difference

@@ -10,12 +10,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from tonemorph.atomic import atomic_path, write_json
 
 from .dataset import PreparedDataset
 from .models import DDSP
@@ -87,7 +88,8 @@ def plot_losses(history: dict, path: Path) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
 
 
@@ -103,7 +105,8 @@ def plot_spectrograms(original: np.ndarray, resynthesis: np.ndarray, sample_rate
         ax.set_ylabel("kHz")
     axes[1].set_xlabel("seconds")
     fig.colorbar(image, ax=axes, label="dB")
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
 
 
@@ -130,7 +133,8 @@ def plot_controls(dataset: PreparedDataset, index: int, resynthesis: np.ndarray,
     for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
 
 
@@ -169,5 +173,5 @@ def write_report(
         "final_validation_loss": history["validation"][-1][1] if history.get("validation") else None,
         **(summary or {}),
     }
-    (folder / "summary.json").write_text(json.dumps(final, indent=2) + "\n")
+    write_json(folder / "summary.json", final)
     return folder

@@ -27,7 +27,6 @@ import os
 import re
 import sys
 import time
-import uuid
 import warnings
 import zlib
 from collections.abc import Callable, Iterator
@@ -35,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from tonemorph.atomic import write_text
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")  # Debian's fluid-soundfont-gm
 DATA_SAMPLE_RATE = 48000
@@ -540,12 +541,7 @@ def _write_json(path: Path, data: dict) -> None:
     """Indented, with innermost lists (a note, a range) on one line; atomic."""
     text = re.sub(r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + re.sub(r"\s+", " ", m.group(1)) + "]",
                   json.dumps(data, indent=1))
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_text(text + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text(path, text + "\n")
 
 
 def _clear_previous_render(out_dir: Path) -> None:

@@ -39,7 +39,9 @@ def measure(
     Returns {"usable_seconds": training clock at the first usable checkpoint or None, "checkpoints": [...],
     ...}; also written to out_json after every checkpoint, so an interrupted measurement keeps what it saw.
     """
-    from .evaluate import evaluate, write_json
+    from tonemorph.atomic import write_json
+
+    from .evaluate import evaluate
     from .prepare import prepare
     from .train import export_checkpoint, load_checkpoint, start_run, train
 

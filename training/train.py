@@ -14,7 +14,6 @@ process drawing its own batch of `batch_size` crops.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import pickle
@@ -22,7 +21,6 @@ import random
 import signal
 import threading
 import time
-import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -31,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+from tonemorph.atomic import atomic_open, write_json
 
 from .config import TrainConfig
 from .dataset import PreparedDataset
@@ -137,17 +137,9 @@ def build_optimizer(model: nn.Module, config: TrainConfig):
 
 
 def atomic_save(obj, path: Path) -> None:
-    """torch.save to a temporary file beside `path`, then rename: `path` is always a whole checkpoint."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """torch.save through tonemorph.atomic: `path` is always a whole checkpoint."""
+    with atomic_open(path, "wb") as f:
+        torch.save(obj, f)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
@@ -412,7 +404,7 @@ def start_run(
     }
     atomic_save(checkpoint, run_dir / CHECKPOINT_NAME)
     info = {**run, "config": asdict(config), "data": stats}
-    (run_dir / RUN_INFO_NAME).write_text(json.dumps(info, indent=2) + "\n")
+    write_json(run_dir / RUN_INFO_NAME, info)
     return run_dir
 
 
