@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MIDI_SUFFIXES = (".mid", ".midi", ".smf")
+MAX_MIDI_SECONDS = 2 * 60 * 60  # longer is refused before anything is allocated for it
 GM_DRUM_CHANNEL = 10  # 1-based, as musicians count
 _CHANNEL_MESSAGES = ("note_on", "note_off", "pitchwheel", "control_change", "aftertouch", "polytouch")
 
@@ -41,32 +42,52 @@ def describe_channels(counts: dict[int, int]) -> str:
     return ", ".join(f"channel {c} ({n} notes)" for c, n in sorted(counts.items()))
 
 
-def read_midi(path: str | os.PathLike, sample_rate: float, channel: int | None = None) -> MidiPerformance:
-    """The events of one channel of a MIDI file at `sample_rate` (see the module docstring).
+def _unreadable(path: Path, detail: str) -> ValueError:
+    return ValueError(f"'{path}' is not a readable MIDI file ({detail}); export it again as a Standard MIDI File "
+                      "(.mid) from your sequencer.")
 
-    Raises ValueError naming the file when it cannot be read or has no notes to play.
-    """
+
+def _channel_messages(path: Path) -> list[tuple[float, object]]:
+    """(seconds, message) of every channel message of every track, in time order, under the tempo map."""
     import mido
 
-    path = Path(path)
-    if channel is not None and not 1 <= channel <= 16:
-        raise ValueError(f"--channel must be 1..16, got {channel}.")
+    if not path.is_file():
+        raise ValueError(f"'{path}' does not exist." if not path.exists()
+                         else f"'{path}' is a folder or a device, not a MIDI file; give a .mid file.")
     try:
         song = mido.MidiFile(path)
-    except FileNotFoundError:
-        raise ValueError(f"'{path}' does not exist.") from None
-    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as e:
-        detail = str(e) or ("it ends in the middle of a track" if isinstance(e, EOFError) else type(e).__name__)
-        raise ValueError(f"'{path}' is not a readable MIDI file ({detail}); export it again as a Standard MIDI "
-                         "File (.mid) from your sequencer.") from None
+    except EOFError as e:
+        raise _unreadable(path, str(e) or "it ends in the middle of a track") from None
+    except Exception as e:  # noqa: BLE001 -- mido raises many types (KeySignatureError, ...) for damaged files
+        raise _unreadable(path, str(e) or type(e).__name__) from None
     if song.type == 2:
         raise ValueError(f"'{path}' is a type 2 MIDI file (several independent sequences), which tonemorph does "
                          "not play; export the song as type 0 or 1.")
+    if song.ticks_per_beat <= 0:
+        raise _unreadable(path, f"its time division {song.ticks_per_beat} is not ticks per beat (SMPTE time code "
+                                "is not read)")
     timed, now = [], 0.0
     for message in song:  # all tracks merged; .time is seconds since the previous message, tempo map applied
         now += message.time
         if message.type in _CHANNEL_MESSAGES:
+            if now > MAX_MIDI_SECONDS:
+                raise ValueError(f"'{path}' has events {now / 3600:.1f} hours in, and tonemorph plays MIDI files of "
+                                 f"up to {MAX_MIDI_SECONDS // 3600} hours; check the file's tempo and event times "
+                                 "in your sequencer, or split the song.")
             timed.append((now, message))
+    return timed
+
+
+def read_midi(path: str | os.PathLike, sample_rate: float, channel: int | None = None) -> MidiPerformance:
+    """The events of one channel of a MIDI file at `sample_rate` (see the module docstring).
+
+    Raises ValueError naming the file when it cannot be read, has no notes to play or lasts longer than
+    MAX_MIDI_SECONDS.
+    """
+    path = Path(path)
+    if channel is not None and not 1 <= channel <= 16:
+        raise ValueError(f"--channel must be 1..16, got {channel}.")
+    timed = _channel_messages(path)
     counts = Counter(m.channel + 1 for _, m in timed if _is_note(m))
     if channel is None:
         melodic = {c: n for c, n in counts.items() if c != GM_DRUM_CHANNEL}

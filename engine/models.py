@@ -35,6 +35,8 @@ def find_model(name_or_path: str | os.PathLike) -> Path:
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return path
+    if path.exists():
+        raise ModelError(f"'{path}' is a folder or a device, not a model file; give the path of an .onnx file.")
     if path.suffix == MODEL_SUFFIX or path.parent != Path("."):
         raise ModelError(f"'{path}' does not exist. Check the path, or give a model name (see `tonemorph models`).")
     wanted = str(name_or_path).lower()

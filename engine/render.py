@@ -78,14 +78,13 @@ def render(
     The output has the input's length plus `tail_seconds` of reverb and release tail.
     midi: [(sample_offset_in_file, [status, data1, data2]), ...] for the MIDI mode.
     """
-    audio = np.atleast_2d(np.asarray(audio, dtype=np.float32))
+    audio = np.atleast_2d(np.asarray(audio, dtype=np.float32))  # a view where it can be (silence for MIDI)
     channels, n = audio.shape
     engine.prepare(sample_rate, block, channels)
     latency = engine.latency_samples()
     total = n + latency + int(tail_seconds * sample_rate)
-    padded = np.zeros((channels, total), dtype=np.float32)
-    padded[:, :n] = audio
-    out = np.empty_like(padded)
+    silence = np.zeros((channels, block), dtype=np.float32)
+    out = np.empty((channels, total), dtype=np.float32)
     events = sorted(midi or [], key=lambda e: e[0])
     e = 0
     for start in range(0, total, block):
@@ -94,7 +93,10 @@ def render(
         while e < len(events) and events[e][0] < end:
             block_events.append((max(0, events[e][0] - start), list(events[e][1])))
             e += 1
-        out[:, start:end] = engine.process(np.ascontiguousarray(padded[:, start:end]), block_events)
+        x = audio[:, start:end]
+        if x.shape[1] < end - start:  # past the input: the latency and the tail
+            x = np.concatenate([x, silence[:, : end - start - x.shape[1]]], axis=1)
+        out[:, start:end] = engine.process(np.ascontiguousarray(x), block_events)
         if progress:
             progress(end, total)
     return out[:, latency:]

@@ -72,19 +72,66 @@ def test_bad_input_is_a_clear_error_and_nothing_is_overwritten(tone_model_path, 
     src, message = bad_input_cases(tmp_path)[case]
     dst = tmp_path / "out.wav"
     dst.write_bytes(b"precious")
-    result = run("render", src, dst, "--model", tone_model_path)
-    assert result.returncode != 0
+    result = run("render", src, dst, "--model", tone_model_path, "--overwrite")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
     assert message in result.stderr and src.name in result.stderr
     assert dst.read_bytes() == b"precious"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
-def test_bad_model_is_a_clear_error(tmp_path):
-    src, dst, model = tmp_path / "in.wav", tmp_path / "out.wav", tmp_path / "junk.onnx"
+def bad_models(tmp_path, tone_model_path):
+    """name -> a model file a musician might pick by mistake, or a damaged one."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    whole = tone_model_path.read_bytes()
+    models = {"junk": b"not a model", "empty": b"", "truncated": whole[: len(whole) // 2],
+              "corrupt": bytes(b ^ 0xFF if i % 97 == 0 else b for i, b in enumerate(whole))}
+    paths = {}
+    for name, content in models.items():
+        paths[name] = tmp_path / f"{name}.onnx"
+        paths[name].write_bytes(content)
+    io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1]) for n in "abc"]
+    graph = helper.make_graph([helper.make_node("Add", ["a", "b"], ["c"])], "add", io[:2], io[2:])
+    for name, ir_version in (("not_an_instrument", 8), ("newer_onnx", onnx.IR_VERSION + 3)):
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = ir_version
+        paths[name] = tmp_path / f"{name}.onnx"
+        onnx.save(model, paths[name])
+    paths["missing"] = tmp_path / "missing.onnx"
+    paths["folder"] = tmp_path / "folder.onnx"
+    paths["folder"].mkdir()
+    paths["device"] = "/dev/null"
+    paths["audio"] = tmp_path / "in.wav"
+    return paths
+
+
+BAD_MODELS = ["junk", "empty", "truncated", "corrupt", "not_an_instrument", "newer_onnx", "missing", "folder",
+              "device", "audio"]
+
+
+@pytest.mark.parametrize("case", BAD_MODELS)
+def test_bad_model_is_a_clear_error(tone_model_path, tmp_path, case):
+    src, dst = tmp_path / "in.wav", tmp_path / "out.wav"
     write(src, melody(44100), 44100)
-    model.write_bytes(b"not a model")
+    model = bad_models(tmp_path, tone_model_path)[case]
     result = run("render", src, dst, "--model", model)
-    assert result.returncode != 0 and "junk.onnx" in result.stderr and not dst.exists()
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert str(model) in result.stderr and result.stderr.count("\n") == 1, result.stderr  # one paragraph
+    assert not dst.exists()
+
+
+def test_render_refuses_to_replace_an_existing_output_unless_asked(tone_model_path, tmp_path):
+    src, dst = tmp_path / "in.wav", tmp_path / "out.wav"
+    write(src, melody(44100), 44100)
+    dst.write_bytes(b"yesterday's take")
+    result = run("render", src, dst, "--model", tone_model_path)
+    assert result.returncode == 2 and "already exists" in result.stderr and "--overwrite" in result.stderr
+    assert dst.read_bytes() == b"yesterday's take"
+    assert run("render", src, dst, "--model", tone_model_path, "--overwrite").returncode == 0
+    assert sf.info(dst).frames > 44100
+    result = run("render", src, tmp_path, "--model", tone_model_path, "--overwrite")
+    assert result.returncode == 2 and "is a folder" in result.stderr
 
 
 def test_render_refuses_to_overwrite_its_input(tone_model_path, tmp_path):
@@ -94,6 +141,16 @@ def test_render_refuses_to_overwrite_its_input(tone_model_path, tmp_path):
     result = run("render", src, src, "--model", tone_model_path)
     assert result.returncode != 0 and "is the input" in result.stderr
     assert src.read_bytes() == before
+
+
+def test_unwritable_output_folder_is_a_clear_error(tone_model_path, tmp_path):
+    src, folder = tmp_path / "in.wav", tmp_path / "read-only"
+    write(src, melody(44100), 44100)
+    folder.mkdir()
+    (folder / "file").write_bytes(b"")
+    dst = folder / "file" / "out.wav"  # a file where a folder should be: cannot be written, even by root
+    result = run("render", src, dst, "--model", tone_model_path)
+    assert result.returncode == 2 and str(dst) in result.stderr and "Traceback" not in result.stderr
 
 
 def test_unwritable_output_format_is_refused(tone_model_path, tmp_path):
@@ -235,9 +292,60 @@ def test_bad_midi_files_get_a_clear_error(tone_model_path, tmp_path):
         assert result.returncode == 2 and message in result.stderr and str(src) in result.stderr, result.stderr
         assert "()" not in result.stderr
         assert not dst.exists()
+    damaged = {"key_signature.mid": (b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0MTrk\x00\x00\x00\x0e"
+                                     b"\x00\xff\x59\x02\x07\xa1\x00\x90\x3c\x64\x00\xff\x2f\x00"),
+               "smpte.mid": midi_smpte_division(tmp_path / "whole.mid")}
+    for name, content in damaged.items():
+        (tmp_path / name).write_bytes(content)
+        result = run("render", tmp_path / name, tmp_path / "out.wav", "--model", tone_model_path)
+        assert result.returncode == 2 and "is not a readable MIDI file" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and not (tmp_path / "out.wav").exists()
     result = run("render", empty, tmp_path / "out.wav", "--model", tone_model_path, "--channel", "17")
     assert result.returncode == 2 and "--channel must be 1..16" in result.stderr
     audio = tmp_path / "in.wav"
     write(audio, melody(48000), 48000)
     result = run("render", audio, tmp_path / "out.wav", "--model", tone_model_path, "--rate", "44100")
     assert result.returncode == 2 and "--rate and --channel are for MIDI files" in result.stderr
+
+
+def midi_smpte_division(whole):
+    """A file timed in SMPTE frames (a negative division), which mido reads as negative ticks per beat."""
+    data = bytearray(whole.read_bytes())
+    data[12:14] = b"\xe7\x28"  # -25 frames per second, 40 ticks per frame
+    return bytes(data)
+
+
+# A note-on after a delta of 2**27 ticks (38.8 hours at 120 bpm): 44 bytes that asked for 786 TiB.
+MIDI_38_HOURS = (b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0" b"MTrk\x00\x00\x00\x16"
+                 b"\x00\xff\x51\x03\x07\xa1\x20" b"\xc0\x80\x80\x00\x90\x3c\x64" b"\x60\x80\x3c\x00"
+                 b"\x00\xff\x2f\x00")
+
+
+def test_midi_longer_than_two_hours_is_refused_before_anything_is_allocated(tone_model_path, tmp_path):
+    import resource
+    import time
+
+    from tonemorph.engine.midi_file import MAX_MIDI_SECONDS
+
+    src, dst = tmp_path / "long.mid", tmp_path / "long.wav"
+    src.write_bytes(MIDI_38_HOURS)
+    assert len(MIDI_38_HOURS) == 44
+
+    def two_gigabytes():  # were it allocated, even the model rate's silence would not fit
+        resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
+
+    started = time.monotonic()
+    result = subprocess.run([*TONEMORPH, "render", str(src), str(dst), "--model", str(tone_model_path)],
+                            check=False, capture_output=True, text=True, timeout=120, preexec_fn=two_gigabytes)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert str(src) in result.stderr and "38.8 hours" in result.stderr and "up to 2 hours" in result.stderr
+    assert not dst.exists() and time.monotonic() - started < 60
+    assert MAX_MIDI_SECONDS == 2 * 60 * 60
+
+
+def test_midi_render_rate_must_be_a_real_sample_rate(tone_model_path, tmp_path):
+    src = write_midi(tmp_path / "tune.mid", [(0, 1, 60, 100, 0)])
+    for rate in ("0", "7999", "1000000000"):
+        result = run("render", src, tmp_path / "out.wav", "--model", tone_model_path, "--rate", rate)
+        assert result.returncode == 2 and "--rate must be 8000..192000 Hz" in result.stderr, result.stderr
+        assert not (tmp_path / "out.wav").exists()

@@ -33,6 +33,17 @@ def _parse_param(text: str) -> tuple[str, float]:
 
 
 MIDI_RENDER_RATE = 48000
+MIDI_RENDER_RATES = (8000, 192000)  # --rate: what a musician would ask for, within what the engine runs at
+
+
+def _check_output(src: Path, dst: Path, overwrite: bool) -> None:
+    """Refuse to write over the input, a folder, or (without --overwrite) an existing file."""
+    if src.resolve() == dst.resolve():
+        raise ValueError(f"the output '{dst}' is the input file; choose another name so nothing is overwritten.")
+    if dst.is_dir():
+        raise ValueError(f"the output '{dst}' is a folder; give a file name such as '{dst / 'out.wav'}'.")
+    if dst.exists() and not overwrite:
+        raise ValueError(f"'{dst}' already exists; choose another name, or add --overwrite to replace it.")
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -43,14 +54,16 @@ def cmd_render(args: argparse.Namespace) -> int:
     from tonemorph.engine.render import read_audio, render, write_audio
 
     src, dst = Path(args.input), Path(args.output)
-    if src.resolve() == dst.resolve():
-        raise ValueError(f"the output '{dst}' is the input file; choose another name so nothing is overwritten.")
+    _check_output(src, dst, args.overwrite)
     midi, tail = None, {}
     if is_midi_file(src):
-        rate = float(args.rate or MIDI_RENDER_RATE)
+        rate = float(MIDI_RENDER_RATE if args.rate is None else args.rate)
+        if not MIDI_RENDER_RATES[0] <= rate <= MIDI_RENDER_RATES[1]:
+            raise ValueError(f"--rate must be {MIDI_RENDER_RATES[0]}..{MIDI_RENDER_RATES[1]} Hz, got {args.rate}.")
         performance = read_midi(src, rate, args.channel)
         midi = performance.events
-        audio = np.zeros((1, int(np.ceil(performance.seconds * rate)) + 1), np.float32)
+        # Silence to play the notes over, as a view: an hour of it would otherwise take 700 MB.
+        audio = np.broadcast_to(np.zeros((1, 1), np.float32), (1, int(np.ceil(performance.seconds * rate)) + 1))
         others = f"; also in the file, not played: {describe_channels(performance.other_channels)}" \
             if performance.other_channels else ""
         print(f"playing channel {performance.channel} ({performance.notes} notes){others}")
@@ -425,6 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "on 10).")
     p.add_argument("input", help="the audio or MIDI file to play")
     p.add_argument("output", help="where to write the result (.wav, .flac or .aiff)")
+    p.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
     p.add_argument("--model", "-m", default="trumpet", help="model name (see `tonemorph models`) or .onnx path")
     p.add_argument("--semitones", "-s", type=float, default=0.0, help="pitch shift in semitones (-24..24)")
     p.add_argument("--octave", type=float, default=0.0, help="pitch shift in octaves (-2..2)")
@@ -465,8 +479,13 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted; nothing was written.", file=sys.stderr)
         return 130
     except (ValueError, KeyError, OSError) as e:
-        message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        print(f"error: {message}", file=sys.stderr)  # unwrapped, so paths stay whole
+        message = str(e.args[0] if isinstance(e, KeyError) and e.args else e)
+        paragraph = " ".join(line.strip() for line in message.splitlines() if line.strip())
+        print(f"error: {paragraph}", file=sys.stderr)  # unwrapped, so paths stay whole
+        return 2
+    except MemoryError:
+        print("error: not enough memory for this job; try a shorter file, or close other programs.",
+              file=sys.stderr)
         return 2
 
 
