@@ -108,3 +108,45 @@ def test_plugin_install_copies_into_the_user_folders(tmp_path):
         timeout=120,
     )
     assert load.returncode == 0 and load.stdout.strip() == "tonemorph", load.stderr[-2000:]
+
+
+def test_a_failed_install_leaves_the_old_bundle(tmp_path, monkeypatch):
+    """A copy that fails half way (here the disk fills after 5 files) leaves the installed bundle as it was,
+    and no half-copied folder beside it; a copy that succeeds replaces the old one whole."""
+    import shutil
+
+    from tonemorph import plugins
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    plugins.install(("vst3", "standalone"))
+    installed = tmp_path / ".vst3" / "tonemorph.vst3"
+    standalone = tmp_path / "data" / "tonemorph" / "standalone"
+    for folder in (installed, standalone):
+        (folder / "from-the-old-install").write_text("old")
+
+    real_copyfile, copied = shutil.copyfile, []
+
+    def disk_fills(src, dst, **kwargs):
+        if len(copied) == 5:
+            raise OSError(28, "No space left on device")
+        copied.append(src)
+        return real_copyfile(src, dst, **kwargs)
+
+    monkeypatch.setattr(shutil, "copyfile", disk_fills)
+    for fmt in ("vst3", "standalone"):
+        copied.clear()
+        with pytest.raises(OSError, match="No space left"):
+            plugins.install((fmt,))
+    for folder in (installed, standalone):
+        assert (folder / "from-the-old-install").read_text() == "old"
+        assert sorted(p.name for p in folder.parent.iterdir() if p.name.startswith(".")) == []
+    assert (standalone / "libonnxruntime.so.1").is_file()
+
+    monkeypatch.setattr(shutil, "copyfile", real_copyfile)
+    plugins.install(("vst3", "standalone"))
+    for folder in (installed, standalone):
+        assert not (folder / "from-the-old-install").exists()
+        assert sorted(p.name for p in folder.parent.iterdir() if p.name.startswith(".")) == []
+    for stem in PLUGINS.values():
+        assert (tmp_path / ".local" / "bin" / f"{stem}-standalone").resolve() == standalone / stem

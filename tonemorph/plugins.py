@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,39 +80,69 @@ def standalone_link_name(b: Bundle) -> str:
     return f"{PLUGINS[b.name]}-standalone"
 
 
-def install(formats: tuple[str, ...] = FORMATS) -> list[tuple[Bundle, Path]]:
-    """Copy the built bundles into the user's folders (an older copy of the same bundle is replaced).
+def replace_folder(source: Path, dest: Path) -> None:
+    """Copy the folder `source` to `dest` under a temporary name beside it, then swap it in: a copy that fails
+    (a full disk, Ctrl-C) leaves the folder that was at `dest` as it was."""
+    tag = uuid.uuid4().hex
+    tmp, old = dest.with_name(f".{dest.name}.{tag}.tmp"), dest.with_name(f".{dest.name}.{tag}.old")
+    try:
+        shutil.copytree(source, tmp, symlinks=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if dest.exists() or dest.is_symlink():
+        os.replace(dest, old)
+    try:
+        os.replace(tmp, dest)
+    except BaseException:
+        if old.exists():
+            os.replace(old, dest)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old.is_dir() and not old.is_symlink():
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        old.unlink(missing_ok=True)
 
-    The standalone apps go with their libraries and models into one folder, and get links in ~/.local/bin.
-    Returns (bundle, where it went) pairs.
+
+def replace_link(link: Path, target: Path) -> None:
+    """Point `link` at `target`, atomically (a link under a temporary name, renamed over the old one)."""
+    tmp = link.with_name(f".{link.name}.{uuid.uuid4().hex}.tmp")
+    tmp.symlink_to(target)
+    try:
+        os.replace(tmp, link)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def install(formats: tuple[str, ...] = FORMATS) -> list[tuple[Bundle, Path]]:
+    """Copy the built bundles into the user's folders, each swapped in whole for an older copy of it.
+
+    The standalone apps share one folder (the apps, their libraries and models/), which is swapped in the same
+    way; on Linux they get links in ~/.local/bin. Returns (bundle, where it went) pairs.
     """
     folders = user_folders()
-    done = []
+    done, copied = [], set()
     for b in bundles():
         if b.format not in formats:
             continue
         dest_dir = folders[b.format]
-        dest_dir.mkdir(parents=True, exist_ok=True)
         if b.format == "standalone":
-            for item in b.path.parent.iterdir():  # the app, its libraries and models/
-                target = dest_dir / item.name
-                if item.is_dir():
-                    shutil.copytree(item, target, dirs_exist_ok=True)
-                else:
-                    shutil.copy2(item, target)
+            if b.path.parent not in copied:
+                dest_dir.parent.mkdir(parents=True, exist_ok=True)
+                replace_folder(b.path.parent, dest_dir)
+                copied.add(b.path.parent)
             dest = dest_dir / b.path.name
             if sys.platform.startswith("linux"):
                 bin_dir = Path.home() / ".local" / "bin"
                 bin_dir.mkdir(parents=True, exist_ok=True)
                 link = bin_dir / standalone_link_name(b)
-                if link.is_symlink() or link.exists():
-                    link.unlink()
-                link.symlink_to(dest)
+                replace_link(link, dest)
                 dest = link
         else:
+            dest_dir.mkdir(parents=True, exist_ok=True)
             dest = dest_dir / b.path.name
-            if dest.exists():
-                shutil.rmtree(dest)
-            shutil.copytree(b.path, dest, symlinks=True)
+            replace_folder(b.path, dest)
         done.append((b, dest))
     return done
