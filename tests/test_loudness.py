@@ -9,7 +9,7 @@ from tonemorph.engine import _core
 SR = 24000  # the model rate (docs/model-format.md)
 HOP = 96
 N_FFT = 512
-MAX_ERROR_DB = 0.5
+MAX_ERROR_DB = 1e-4  # measured: at most 3.3e-6 dB over the four cases (float32 rounding)
 
 
 def a_weighting(freqs):

@@ -45,7 +45,8 @@ def test_loudness_matches_librosa_reference():
     for b in range(2):
         expected = loudness_reference(audio[b], SAMPLE_RATE, HOP, N_FFT)
         assert expected.min() == -80.0 and expected.max() > -10.0  # the signal spans the range
-        np.testing.assert_allclose(loudness[b].numpy(), expected, atol=0.01)
+        # measured: at most 4.4e-6 dB (float32 rounding)
+        np.testing.assert_allclose(loudness[b].numpy(), expected, rtol=0, atol=1e-4)
 
 
 def test_frame_count_is_samples_over_hop():
