@@ -26,7 +26,9 @@ EFFECT, SYNTH = "tonemorph", "tonemorph Synth"
 TESTS_DIR = Path(__file__).resolve().parent
 
 _JUCE_XML_MAGIC = 0x21324356
-_JUCE_B64 = ".ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+"
+_JUCE_B64_ALPHABET = np.frombuffer(b".ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+", np.uint8)
+_JUCE_B64_INDEX = np.full(256, 255, np.uint8)
+_JUCE_B64_INDEX[_JUCE_B64_ALPHABET] = np.arange(64)
 
 
 def vst3(name: str = EFFECT) -> Path:
@@ -79,16 +81,21 @@ def xml_to_binary(element: ET.Element) -> bytes:
 
 def juce_b64decode(text: str) -> bytes:
     size, _, chars = text.strip().partition(".")
-    value = 0
-    for i, c in enumerate(chars):
-        value |= _JUCE_B64.index(c) << (6 * i)
-    return value.to_bytes(int(size), "little") if int(size) else b""
+    values = _JUCE_B64_INDEX[np.frombuffer(chars.encode(), np.uint8)].astype(np.uint32)
+    if (values > 63).any():
+        raise ValueError("not JUCE base64")
+    values = np.concatenate([values, np.zeros(-len(values) % 4, np.uint32)]).reshape(-1, 4)
+    value = values[:, 0] | values[:, 1] << 6 | values[:, 2] << 12 | values[:, 3] << 18
+    data = np.stack([value & 255, value >> 8 & 255, value >> 16 & 255], axis=1).astype(np.uint8)
+    return data.tobytes()[: int(size)]
 
 
 def juce_b64encode(data: bytes) -> str:
-    value = int.from_bytes(data, "little")
-    n_chars = (len(data) * 8 + 5) // 6
-    return f"{len(data)}." + "".join(_JUCE_B64[(value >> (6 * i)) & 63] for i in range(n_chars))
+    """JUCE's dialect: the bytes as one little-endian number, written 6 bits at a time from the lowest."""
+    groups = np.frombuffer(data + bytes(-len(data) % 3), np.uint8).reshape(-1, 3).astype(np.uint32)
+    value = groups[:, 0] | groups[:, 1] << 8 | groups[:, 2] << 16
+    chars = (value[:, None] >> np.array([0, 6, 12, 18], np.uint32)) & 63
+    return f"{len(data)}." + _JUCE_B64_ALPHABET[chars.reshape(-1)[: (len(data) * 8 + 5) // 6]].tobytes().decode()
 
 
 def plugin_state(raw_state: bytes) -> ET.Element:
