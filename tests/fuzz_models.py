@@ -3,8 +3,8 @@
 Untrusted input never takes the host down: whatever an .onnx file holds, tonemorph.engine either refuses it
 with ModelError naming the file, or plays it with finite output within the +6 dBFS clamp. A case that kills
 its worker (a signal: abort, segfault), hangs (no answer within CASE_TIMEOUT seconds), raises anything else,
-refuses without naming the file or plays NaN is a failure. A case is made from (seed, index) and the base
-models alone, so any one can be made again:
+refuses without naming the file or plays NaN is a failure (tests/fuzz_runner.py runs the workers). A case is
+made from (seed, index) and the base models alone, so any one can be made again:
 
     .venv/bin/python tests/fuzz_models.py --case 123 --write /tmp/case.onnx   # the file, and what it is
     .venv/bin/python tests/fuzz_models.py --case 123 --play                   # played here: a crash shows
@@ -17,25 +17,16 @@ tests/test_fuzz_models.py runs TONEMORPH_FUZZ_CASES cases from TONEMORPH_FUZZ_SE
 
 from __future__ import annotations
 
-import argparse
 import base64
-import json
-import os
 import random
-import re
-import resource
-import selectors
-import signal
-import subprocess
 import sys
 import tempfile
-import time
-from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
+import fuzz_runner
 import numpy as np
+from fuzz_runner import Case
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO = TESTS_DIR.parent
@@ -43,21 +34,65 @@ CASE_TIMEOUT = 20.0  # seconds for one case: load, two engines, two settings, 0.
 SETTINGS = ((48000, 256), (44100, 64))  # host rate and block size, each played offline and in real time
 PLAY_SECONDS = 0.5
 OUTPUT_LIMIT = 10 ** (6 / 20)  # +6 dBFS, the engine's clamp
-WORKER_MEMORY = 4 * 2**30  # address space per worker: a model asking for more gets bad_alloc, not the OOM killer
-PLAYED, REFUSED = "played", "refused"  # the two good outcomes
+WORKER_MEMORY = (
+    4 * 2**30
+)  # address space per worker: a model asking for more gets bad_alloc, not the OOM killer
+PLAYED, REFUSED = "played", "refused"
+GOOD = (PLAYED, REFUSED)
 SHIPPED_WEIGHT = 0.1  # share of cases made from the (large, slow) shipped models
 
 # --- making cases -------------------------------------------------------------------------------------------
 
-METADATA_KEYS = ("tonemorph_format", "name", "version", "sample_rate", "hop_size", "n_harmonics", "n_noise_bands",
-                 "loudness_n_fft", "loudness_mean", "loudness_std", "f0_min_hz", "f0_max_hz", "reverb_ir",
-                 "description")
+METADATA_KEYS = (
+    "tonemorph_format",
+    "name",
+    "version",
+    "sample_rate",
+    "hop_size",
+    "n_harmonics",
+    "n_noise_bands",
+    "loudness_n_fft",
+    "loudness_mean",
+    "loudness_std",
+    "f0_min_hz",
+    "f0_max_hz",
+    "reverb_ir",
+    "description",
+)
 MISSING = None
-NOT_UTF8 = "<not-utf8>"  # replaced in the serialized file by as many bytes that are not UTF-8 (protobuf would refuse)
+# Replaced in the serialized file by as many bytes that are not UTF-8 (protobuf would refuse them).
+NOT_UTF8 = "<not-utf8>"
 NOT_UTF8_BYTES = b"\xff\xfe\x80\xc0\xaf\xed\xa0\x80\xf8\x88"
-ANY_VALUE = (MISSING, "", NOT_UTF8, "abc", "-1", "0", "-0", "1e300", "-1e300", "1e-300", "nan", "NaN", "inf", "-inf",
-             " 1", "1 ", "1.5", "0x10", "+2", "1e3", "1,5", "2147483648", "-2147483649",
-             "18446744073709551617", "9" * 400, "\u0661\u0662", "\x00", "24000\x00garbage")
+ANY_VALUE = (
+    MISSING,
+    "",
+    NOT_UTF8,
+    "abc",
+    "-1",
+    "0",
+    "-0",
+    "1e300",
+    "-1e300",
+    "1e-300",
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    " 1",
+    "1 ",
+    "1.5",
+    "0x10",
+    "+2",
+    "1e3",
+    "1,5",
+    "2147483648",
+    "-2147483649",
+    "18446744073709551617",
+    "9" * 400,
+    "\u0661\u0662",
+    "\x00",
+    "24000\x00garbage",
+)
 BOUNDARY_VALUES = {
     "sample_rate": ("384000", "768000", "768001", "7999", "8000", "24001", "22050", "1", "44100.5", "96000"),
     "hop_size": ("1", "2", "97", "77", "7919", "8192", "65536", "96.5", "100000"),
@@ -89,10 +124,35 @@ COMBINATIONS = (
     {"sample_rate": "8000", "hop_size": "8", "loudness_n_fft": "2"},
     {"sample_rate": "8000", "hop_size": "400", "loudness_n_fft": "65536"},
 )
-IO_NAMES = ("f0_hz", "loudness_db", "state", "amplitude", "harmonic_distribution", "noise_magnitudes", "state_out")
+IO_NAMES = (
+    "f0_hz",
+    "loudness_db",
+    "state",
+    "amplitude",
+    "harmonic_distribution",
+    "noise_magnitudes",
+    "state_out",
+)
 OUTPUT_NAMES = IO_NAMES[3:]
-OP_TYPES = ("Sub", "Mul", "Div", "Relu", "Identity", "Neg", "Exp", "Log", "Sqrt", "Tanh", "Abs", "Reciprocal",
-            "MatMul", "GRU", "LSTM", "Softmax", "NotAnOnnxOp")
+OP_TYPES = (
+    "Sub",
+    "Mul",
+    "Div",
+    "Relu",
+    "Identity",
+    "Neg",
+    "Exp",
+    "Log",
+    "Sqrt",
+    "Tanh",
+    "Abs",
+    "Reciprocal",
+    "MatMul",
+    "GRU",
+    "LSTM",
+    "Softmax",
+    "NotAnOnnxOp",
+)
 
 
 def _props(model) -> dict[str, str]:
@@ -136,8 +196,22 @@ def mutate_reverb(rng: random.Random, model) -> str:
     rate = float(_props(model).get("sample_rate", 24000))
     n = rng.choice((1, 2, 97, 24000))
     ir = np.zeros(n, np.float32)
-    kind = rng.choice(("huge", "not_base64", "nan", "inf", "1e38", "denormal", "first_not_zero", "loud",
-                       "odd_bytes", "empty", "whitespace", "urlsafe"))
+    kind = rng.choice(
+        (
+            "huge",
+            "not_base64",
+            "nan",
+            "inf",
+            "1e38",
+            "denormal",
+            "first_not_zero",
+            "loud",
+            "odd_bytes",
+            "empty",
+            "whitespace",
+            "urlsafe",
+        )
+    )
     if kind == "huge":
         n = rng.choice((2**20, 2**22, 2**24, int(10 * rate), int(10 * rate) + 1))
         ir = np.zeros(n, np.float32)
@@ -145,7 +219,9 @@ def mutate_reverb(rng: random.Random, model) -> str:
         value = _floats_b64(ir)
         return _reverb(model, value, f"reverb_ir of {n} samples ({n / rate:.0f} s)")
     values = {
-        "not_base64": lambda: rng.choice(("!!!!", "A", "AAA", "AAAA=", "AA==AA==", "****", "\u00e9\u00e9\u00e9\u00e9")),
+        "not_base64": lambda: rng.choice(
+            ("!!!!", "A", "AAA", "AAAA=", "AA==AA==", "****", "\u00e9\u00e9\u00e9\u00e9")
+        ),
         "nan": lambda: _floats_b64(np.where(np.arange(n) % 2 == 1, np.nan, 0.0)),
         "inf": lambda: _floats_b64(np.where(np.arange(n) == n - 1, np.inf, 0.0)),
         "1e38": lambda: _floats_b64(np.full(n, 3e38)),
@@ -181,8 +257,15 @@ def mutate_declared_shape(rng: random.Random, model) -> str:
     dims = tensor.shape.dim
     kind = rng.choice(("dim", "dim", "dim", "dynamic", "drop_dim", "add_dim", "no_shape", "type"))
     if kind == "type":
-        elem = rng.choice((onnx.TensorProto.DOUBLE, onnx.TensorProto.INT64, onnx.TensorProto.FLOAT16,
-                           onnx.TensorProto.STRING, onnx.TensorProto.UNDEFINED))
+        elem = rng.choice(
+            (
+                onnx.TensorProto.DOUBLE,
+                onnx.TensorProto.INT64,
+                onnx.TensorProto.FLOAT16,
+                onnx.TensorProto.STRING,
+                onnx.TensorProto.UNDEFINED,
+            )
+        )
         tensor.elem_type = elem
         return f"{name} declared as {onnx.TensorProto.DataType.Name(elem)}"
     if kind == "no_shape":
@@ -212,7 +295,7 @@ def _const(model, name: str, value: np.ndarray) -> str:
 
 
 def _rewire_output(model, name: str) -> str:
-    """Rename what computes graph output `name` to a new tensor; returns it (the caller computes `name` anew)."""
+    """Rename what computes graph output `name` to a new tensor, returned (the caller computes `name`)."""
     inner = f"{name}__fuzz_inner"
     for node in model.graph.node:
         for i, out in enumerate(node.output):
@@ -228,28 +311,59 @@ def mutate_output(rng: random.Random, model) -> str:
 
     name = rng.choice(OUTPUT_NAMES)
     inner = _rewire_output(model, name)
-    kind = rng.choice(("twice_the_channels", "one_channel_less", "extra_axis", "flat", "double", "int64",
-                       "times_nan", "times_inf", "negative", "times_1e30", "zero", "nan_in_first_channel"))
+    kind = rng.choice(
+        (
+            "twice_the_channels",
+            "one_channel_less",
+            "extra_axis",
+            "flat",
+            "double",
+            "int64",
+            "times_nan",
+            "times_inf",
+            "negative",
+            "times_1e30",
+            "zero",
+            "nan_in_first_channel",
+        )
+    )
     channels = max(1, _value_info(model, name).type.tensor_type.shape.dim[-1].dim_value)
     first_nan = np.zeros(channels, np.float32)
     first_nan[0] = np.nan
     node = {
         "twice_the_channels": lambda: helper.make_node("Concat", [inner, inner], [name], axis=-1),
         "one_channel_less": lambda: helper.make_node(
-            "Slice", [inner, _const(model, "fuzz_start", np.array([0])), _const(model, "fuzz_end", np.array([-1])),
-                      _const(model, "fuzz_axis", np.array([-1]))], [name]),
-        "extra_axis": lambda: helper.make_node("Unsqueeze", [inner, _const(model, "fuzz_axes", np.array([0]))],
-                                               [name]),
-        "flat": lambda: helper.make_node("Reshape", [inner, _const(model, "fuzz_shape", np.array([-1]))], [name]),
+            "Slice",
+            [
+                inner,
+                _const(model, "fuzz_start", np.array([0])),
+                _const(model, "fuzz_end", np.array([-1])),
+                _const(model, "fuzz_axis", np.array([-1])),
+            ],
+            [name],
+        ),
+        "extra_axis": lambda: helper.make_node(
+            "Unsqueeze", [inner, _const(model, "fuzz_axes", np.array([0]))], [name]
+        ),
+        "flat": lambda: helper.make_node(
+            "Reshape", [inner, _const(model, "fuzz_shape", np.array([-1]))], [name]
+        ),
         "double": lambda: helper.make_node("Cast", [inner], [name], to=onnx.TensorProto.DOUBLE),
         "int64": lambda: helper.make_node("Cast", [inner], [name], to=onnx.TensorProto.INT64),
-        "times_nan": lambda: helper.make_node("Mul", [inner, _const(model, "fuzz_k", np.float32(np.nan))], [name]),
-        "times_inf": lambda: helper.make_node("Mul", [inner, _const(model, "fuzz_k", np.float32(np.inf))], [name]),
+        "times_nan": lambda: helper.make_node(
+            "Mul", [inner, _const(model, "fuzz_k", np.float32(np.nan))], [name]
+        ),
+        "times_inf": lambda: helper.make_node(
+            "Mul", [inner, _const(model, "fuzz_k", np.float32(np.inf))], [name]
+        ),
         "negative": lambda: helper.make_node("Neg", [inner], [name]),
-        "times_1e30": lambda: helper.make_node("Mul", [inner, _const(model, "fuzz_k", np.float32(1e30))], [name]),
+        "times_1e30": lambda: helper.make_node(
+            "Mul", [inner, _const(model, "fuzz_k", np.float32(1e30))], [name]
+        ),
         "zero": lambda: helper.make_node("Mul", [inner, _const(model, "fuzz_k", np.float32(0))], [name]),
         "nan_in_first_channel": lambda: helper.make_node(
-            "Add", [inner, _const(model, "fuzz_k", first_nan)], [name]),
+            "Add", [inner, _const(model, "fuzz_k", first_nan)], [name]
+        ),
     }[kind]()
     model.graph.node.append(node)
     return f"{name} computed {kind.replace('_', ' ')}"
@@ -334,8 +448,18 @@ def _constant_value(rng, model) -> str:
 
 def mutate_nodes(rng: random.Random, model) -> str:
     """Nodes dropped, made other ops (known, unknown, custom), wired into cycles or to nothing."""
-    edit = rng.choice((_drop_node, _change_op, _unsupported_op, _cycle, _no_nodes, _duplicate_output,
-                       _missing_input, _constant_value))
+    edit = rng.choice(
+        (
+            _drop_node,
+            _change_op,
+            _unsupported_op,
+            _cycle,
+            _no_nodes,
+            _duplicate_output,
+            _missing_input,
+            _constant_value,
+        )
+    )
     return edit(rng, model)
 
 
@@ -357,7 +481,7 @@ def mutate_names(rng: random.Random, model) -> str:
 
 
 def mutate_initializer(rng: random.Random, model) -> str:
-    """A weight's dims, type, length, encoding (float_data, external data) or values (NaN, inf), or no weight."""
+    """A weight's dims, type, length, encoding (float_data, external data) or values (NaN, inf); or none."""
     import onnx
 
     weights = [t for t in model.graph.initializer if t.raw_data]
@@ -367,17 +491,42 @@ def mutate_initializer(rng: random.Random, model) -> str:
     change = rng.choice(("dims", "type", "length", "float_data", "external", "values", "dropped"))
     if change == "dims":
         dims = list(t.dims)
-        how = rng.choice(("reversed", "first doubled", "first dropped", "one added", "last zero", "last 2**40",
-                          "first negative"))
-        dims = {"reversed": dims[::-1], "first doubled": [2 * dims[0], *dims[1:]], "first dropped": dims[1:],
-                "one added": [2, *dims], "last zero": [*dims[:-1], 0], "last 2**40": [*dims[:-1], 2**40],
-                "first negative": [-dims[0], *dims[1:]]}[how]
+        how = rng.choice(
+            (
+                "reversed",
+                "first doubled",
+                "first dropped",
+                "one added",
+                "last zero",
+                "last 2**40",
+                "first negative",
+            )
+        )
+        dims = {
+            "reversed": dims[::-1],
+            "first doubled": [2 * dims[0], *dims[1:]],
+            "first dropped": dims[1:],
+            "one added": [2, *dims],
+            "last zero": [*dims[:-1], 0],
+            "last 2**40": [*dims[:-1], 2**40],
+            "first negative": [-dims[0], *dims[1:]],
+        }[how]
         del t.dims[:]
         t.dims.extend(dims)
         return f"weight {t.name}: dims {how} ({dims}), data unchanged"
     if change == "type":
-        t.data_type = rng.choice((onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.INT64,
-                                  onnx.TensorProto.INT8, onnx.TensorProto.BOOL, onnx.TensorProto.STRING, 0, 999))
+        t.data_type = rng.choice(
+            (
+                onnx.TensorProto.DOUBLE,
+                onnx.TensorProto.FLOAT16,
+                onnx.TensorProto.INT64,
+                onnx.TensorProto.INT8,
+                onnx.TensorProto.BOOL,
+                onnx.TensorProto.STRING,
+                0,
+                999,
+            )
+        )
         return f"weight {t.name}: data type {t.data_type}, data unchanged"
     if change == "length":
         size = len(t.raw_data)
@@ -390,8 +539,9 @@ def mutate_initializer(rng: random.Random, model) -> str:
         t.float_data.extend(values.tolist())
         return f"weight {t.name}: stored as float_data (valid ONNX)"
     if change == "external":
-        location = rng.choice(("missing.bin", "/dev/zero", "/dev/urandom", "../../../../etc/passwd",
-                               "/proc/self/mem", "."))
+        location = rng.choice(
+            ("missing.bin", "/dev/zero", "/dev/urandom", "../../../../etc/passwd", "/proc/self/mem", ".")
+        )
         t.ClearField("raw_data")
         t.data_location = onnx.TensorProto.EXTERNAL
         for key, value in (("location", location), ("offset", "0"), ("length", str(rng.choice((4, 2**40))))):
@@ -434,27 +584,40 @@ def overwrite_bytes(rng: random.Random, data: bytes) -> tuple[bytes, str]:
 
 
 PROTO_MUTATIONS: dict[str, Callable] = {
-    "metadata": mutate_metadata, "metadata_combination": mutate_metadata_combination, "reverb": mutate_reverb,
-    "declared_shape": mutate_declared_shape, "output": mutate_output, "nodes": mutate_nodes, "names": mutate_names,
-    "initializer": mutate_initializer, "versions": mutate_versions,
+    "metadata": mutate_metadata,
+    "metadata_combination": mutate_metadata_combination,
+    "reverb": mutate_reverb,
+    "declared_shape": mutate_declared_shape,
+    "output": mutate_output,
+    "nodes": mutate_nodes,
+    "names": mutate_names,
+    "initializer": mutate_initializer,
+    "versions": mutate_versions,
 }
-BYTE_MUTATIONS: dict[str, Callable] = {"truncate": truncate, "bit_flip": flip_bits, "overwrite": overwrite_bytes}
-WEIGHTS = {"metadata": 26, "metadata_combination": 3, "reverb": 7, "declared_shape": 8, "output": 11, "nodes": 8,
-           "names": 4, "initializer": 8, "versions": 2, "truncate": 7, "bit_flip": 11, "overwrite": 5}
+BYTE_MUTATIONS: dict[str, Callable] = {
+    "truncate": truncate,
+    "bit_flip": flip_bits,
+    "overwrite": overwrite_bytes,
+}
+WEIGHTS = {
+    "metadata": 26,
+    "metadata_combination": 3,
+    "reverb": 7,
+    "declared_shape": 8,
+    "output": 11,
+    "nodes": 8,
+    "names": 4,
+    "initializer": 8,
+    "versions": 2,
+    "truncate": 7,
+    "bit_flip": 11,
+    "overwrite": 5,
+}
 KINDS = tuple(WEIGHTS)
 
 
-@dataclass
-class Case:
-    index: int
-    base: str
-    kind: str
-    what: str
-    data: bytes
-
-
 def make_case(seed: int, index: int, bases: dict[str, bytes]) -> Case:
-    """Case `index` of the run from `seed`: one mutation of one base model (names sorted: small ones first)."""
+    """Case `index` of the run from `seed`: one mutation of one base model."""
     import onnx
 
     rng = random.Random(f"{seed}/{index}")
@@ -508,227 +671,42 @@ def play(path: Path) -> tuple[str, str]:
         return (REFUSED if path.name in str(e) else "unnamed refusal"), str(e)
 
 
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
-
-
-def worker(config: dict) -> None:
-    """Read case indices from stdin, one a line; for each, print a start line and a result line (JSON after
-    'FUZZ ', so that anything else the libraries print is told apart)."""
-    resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY, WORKER_MEMORY))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # an abort is recorded, not dumped
+def target(config: dict) -> tuple[Callable[[int], Case], Callable[[Case], tuple[str, str]]]:
+    """For tests/fuzz_runner.py: config has "seed", "bases" {name: path} and "dir" (where case files go)."""
     bases = {name: Path(path).read_bytes() for name, path in config["bases"].items()}
     folder = Path(config["dir"])
     import tonemorph.engine  # noqa: F401 -- imported before the first case is timed
 
-    def say(message: dict) -> None:
-        sys.stdout.write("FUZZ " + json.dumps(message) + "\n")
-        sys.stdout.flush()
-
-    for line in sys.stdin:
-        index = int(line)
-        try:
-            case = make_case(config["seed"], index, bases)
-        except Exception as e:  # noqa: BLE001 -- a bug here, reported as one rather than as a crash
-            say({"start": index, "base": "?", "kind": "?", "what": "?"})
-            say({"done": index, "outcome": "generator error", "detail": repr(e), "seconds": 0.0, "rss": rss_mb()})
-            continue
-        say({"start": index, "base": case.base, "kind": case.kind, "what": case.what})
-        if index in config.get("abort", ()):  # the runner's own test: a worker that dies, one that hangs
-            os.abort()
-        if index in config.get("hang", ()):
-            time.sleep(3600)
-        path = folder / f"case-{index}.onnx"
+    def play_case(case: Case) -> tuple[str, str]:
+        path = folder / f"case-{case.index}.onnx"
         path.write_bytes(case.data)
-        started = time.perf_counter()
         try:
-            outcome, detail = play(path)
-        except Exception as e:  # noqa: BLE001 -- any other type is what the fuzzer looks for
-            outcome, detail = f"{type(e).__name__}", str(e)
-        path.unlink(missing_ok=True)
-        say({"done": index, "outcome": outcome, "detail": detail[:500],
-             "seconds": time.perf_counter() - started, "rss": rss_mb()})
+            return play(path)
+        finally:
+            path.unlink(missing_ok=True)
+
+    return (lambda index: make_case(config["seed"], index, bases)), play_case
 
 
-# --- running many cases in workers --------------------------------------------------------------------------
-
-
-@dataclass
-class Result:
-    index: int
-    base: str
-    kind: str
-    what: str
-    outcome: str
-    detail: str = ""
-    seconds: float = 0.0
-
-    @property
-    def failed(self) -> bool:
-        return self.outcome not in (PLAYED, REFUSED)
-
-
-@dataclass
-class Report:
-    seed: int
-    requested: int
-    results: list[Result] = field(default_factory=list)
-    seconds: float = 0.0
-    workers: int = 0
-    restarts: int = 0
-    rss: dict[int, list[float]] = field(default_factory=dict)  # worker process id -> RSS (MB) after each case
-
-    @property
-    def failures(self) -> list[Result]:
-        return [r for r in self.results if r.failed]
-
-    def rss_growth(self) -> tuple[float, float, int]:
-        """(most any worker grew from its 10th case to its last, MB; its last RSS; cases it ran)."""
-        grown = [(rss[-1] - rss[min(9, len(rss) - 1)], rss[-1], len(rss)) for rss in self.rss.values() if rss]
-        return max(grown, default=(0.0, 0.0, 0))
-
-    def summary(self) -> str:
-        outcomes = Counter(r.outcome for r in self.results)
-        by_kind = defaultdict(Counter)
-        for r in self.results:
-            by_kind[r.kind][r.outcome] += 1
-        growth, last, ran = self.rss_growth()
-        lines = [(f"{len(self.results)} of {self.requested} cases (seed {self.seed}) in {self.seconds:.0f} s on "
-                  f"{self.workers} workers: {len(self.results) / max(self.seconds, 1e-9):.1f} cases/s; "
-                  f"{self.restarts} worker restarts"),
-                 "outcomes: " + ", ".join(f"{k} {n}" for k, n in outcomes.most_common()),
-                 (f"RSS: a worker grew by at most {growth:+.1f} MB from its 10th case to its last "
-                  f"({last:.0f} MB after {ran} cases)")]
-        lines += [f"  {kind:<22}" + ", ".join(f"{k} {n}" for k, n in c.most_common()) for kind, c in
-                  sorted(by_kind.items())]
-        slow = sorted((r for r in self.results if not r.failed), key=lambda r: -r.seconds)[:3]
-        lines += [f"  slowest: case {r.index} {r.seconds:.1f} s ({r.base}: {r.what})" for r in slow]
-        return "\n".join(lines)
-
-    def failure_classes(self) -> str:
-        """Failures grouped by what happened (numbers and paths left out), with the kinds of change that led
-        there and the smallest case of each group to make again."""
-        groups: dict[tuple[str, str], list[Result]] = defaultdict(list)
-        for r in self.failures:
-            signature = re.sub(r"0x[0-9a-f]+|\d+|'/[^']*'", "#", r.detail)[:90]
-            groups[(r.outcome, signature)].append(r)
-        lines = []
-        for (outcome, signature), results in sorted(groups.items(), key=lambda g: -len(g[1])):
-            kinds = Counter(r.kind for r in results)
-            r = min(results, key=lambda r: (len(r.what), r.index))
-            lines.append(f"{len(results):>5} x {outcome}: {signature}\n"
-                         f"        from {', '.join(f'{k} {n}' for k, n in kinds.most_common())}\n"
-                         f"        e.g. case {r.index} ({r.base}: {r.what}): {r.detail[:300]}\n"
-                         f"        make again: python tests/fuzz_models.py --seed {self.seed} --case {r.index} --play")
-        return "\n".join(lines)
-
-
-class _Worker:
-    def __init__(self, config: dict, log: Path):
-        self.log = log
-        self.proc = subprocess.Popen([sys.executable, __file__, "--worker", json.dumps(config)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log.open("ab"),
-                                     cwd=config["dir"])
-        self.buffer = b""
-        self.case: int | None = None
-        self.started = 0.0
-        self.what: dict = {}
-
-    def send(self, index: int) -> None:
-        self.case, self.started, self.what = index, time.monotonic(), {}
-        self.proc.stdin.write(f"{index}\n".encode())
-        self.proc.stdin.flush()
-
-    def lines(self, data: bytes) -> list[dict]:
-        self.buffer += data
-        *complete, self.buffer = self.buffer.split(b"\n")
-        return [json.loads(line[5:]) for line in complete if line.startswith(b"FUZZ ")]
-
-    def stop(self) -> str:
-        """Kill it; returns how it ended and the end of what it printed to stderr."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        code = self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
-        ended = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-        tail = self.log.read_bytes()[-600:].decode(errors="replace").strip().replace("\n", " | ")
-        return f"{ended}; stderr: ...{tail[-400:]}"
-
-
-def run(bases: dict[str, Path], seed: int, cases: Iterable[int], work_dir: Path, workers: int | None = None,
-        case_timeout: float = CASE_TIMEOUT, budget: float | None = None,
-        progress: Callable[[Report], None] | None = None, **selftest: list[int]) -> Report:
-    """Play every case in worker processes (a crashed or hung worker is replaced, the case recorded).
-    `budget` (seconds): no new case starts after it. `selftest`: abort=[indices], hang=[indices]."""
-    queue = list(cases)
-    report = Report(seed, len(queue), workers=workers or min(os.cpu_count() or 1, 4))
-    config = {"seed": seed, "bases": {k: str(v) for k, v in bases.items()}, "dir": str(work_dir), **selftest}
-    selector = selectors.DefaultSelector()
-    pool: list[_Worker] = []
-    started = time.monotonic()
-
-    def start(n: int) -> _Worker:
-        w = _Worker(config, work_dir / f"worker-{n}.log")
-        selector.register(w.proc.stdout, selectors.EVENT_READ, w)
-        pool.append(w)
-        return w
-
-    def replace(w: _Worker, outcome: str) -> None:
-        selector.unregister(w.proc.stdout)
-        detail = w.stop()
-        pool.remove(w)
-        report.restarts += 1
-        start(report.restarts + report.workers)
-        if w.case is None:  # it died between cases
-            return
-        if outcome == "hang":
-            detail = f"no answer within {case_timeout:g} s; {detail}"
-        report.results.append(Result(w.case, w.what.get("base", "?"), w.what.get("kind", "?"),
-                                     w.what.get("what", "?"), outcome, detail, time.monotonic() - w.started))
-
-    for n in range(report.workers):
-        start(n)
-    while True:
-        open_for_cases = budget is None or time.monotonic() - started < budget
-        for w in pool:
-            if w.case is None and queue and open_for_cases:
-                try:
-                    w.send(queue.pop(0))
-                except BrokenPipeError:
-                    pass  # it died: its EOF comes next
-        busy = [w for w in pool if w.case is not None]
-        if not busy:
-            break
-        wait = max(0.0, min(w.started + case_timeout for w in busy) - time.monotonic())
-        for key, _ in selector.select(timeout=wait):
-            w = key.data
-            data = os.read(w.proc.stdout.fileno(), 1 << 16)
-            if not data:
-                replace(w, "crash")
-                continue
-            for message in w.lines(data):
-                if "start" in message:
-                    w.what = message
-                else:
-                    report.results.append(Result(message["done"], w.what["base"], w.what["kind"], w.what["what"],
-                                                 message["outcome"], message["detail"], message["seconds"]))
-                    report.rss.setdefault(w.proc.pid, []).append(message["rss"])
-                    w.case = None
-                    if progress:
-                        progress(report)
-        for w in [w for w in pool if w.case is not None and time.monotonic() - w.started > case_timeout]:
-            replace(w, "hang")
-    for w in pool:
-        selector.unregister(w.proc.stdout)
-        w.stop()
-    report.seconds = time.monotonic() - started
-    report.results.sort(key=lambda r: r.index)
-    return report
+def run(
+    bases: dict[str, Path], seed: int, cases: Iterable[int], work_dir: Path, **kwargs
+) -> fuzz_runner.Report:
+    """fuzz_runner.run over this module's cases (kwargs: workers, case_timeout, budget, abort, hang...)."""
+    selftest = {k: kwargs.pop(k) for k in ("abort", "hang") if k in kwargs}
+    config = {
+        "seed": seed,
+        "bases": {k: str(v) for k, v in bases.items()},
+        "memory": WORKER_MEMORY,
+        **selftest,
+    }
+    return fuzz_runner.run(
+        "fuzz_models",
+        config,
+        cases,
+        work_dir,
+        case_timeout=kwargs.pop("case_timeout", CASE_TIMEOUT),
+        **kwargs,
+    )
 
 
 # --- bases and the command line -----------------------------------------------------------------------------
@@ -757,40 +735,16 @@ def exported_bases() -> dict[str, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cases", type=int, default=3000, help="how many cases to run")
-    parser.add_argument("--first", type=int, default=0, help="index of the first case")
-    parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--case", type=int, help="make this one case only (with --write and/or --play)")
-    parser.add_argument("--write", metavar="FILE.onnx", help="write the case's file here")
-    parser.add_argument("--play", action="store_true", help="play the case in this process")
-    parser.add_argument("--json", metavar="FILE", help="also write every case's result here")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.worker:
-        worker(json.loads(args.worker))
-        return 0
-    bases = exported_bases()
-    if args.case is not None:
-        case = make_case(args.seed, args.case, {k: v.read_bytes() for k, v in bases.items()})
-        print(f"case {case.index} (seed {args.seed}): {case.base}, {case.kind}: {case.what}")
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(args.write) if args.write else Path(folder) / f"case-{case.index}.onnx"
-            path.write_bytes(case.data)
-            if args.play:
-                print(*play(path), sep=": ")
-        return 0
-    with tempfile.TemporaryDirectory(prefix="tonemorph-fuzz-") as folder:
-        report = run(bases, args.seed, range(args.first, args.first + args.cases), Path(folder), args.workers,
-                     progress=lambda r: print(f"\r{len(r.results)} cases, {len(r.failures)} failures", end="",
-                                              file=sys.stderr, flush=True))
-    print("\n" + report.summary())
-    if args.json:
-        Path(args.json).write_text(json.dumps([vars(r) for r in report.results], indent=1))
-    if report.failures:
-        print("failures:\n" + report.failure_classes())
-    return 1 if report.failures else 0
+    config = {"bases": {k: str(v) for k, v in exported_bases().items()}, "memory": WORKER_MEMORY}
+    return fuzz_runner.cli(
+        "fuzz_models",
+        __doc__,
+        config,
+        argv,
+        lambda case, path: path.write_bytes(case.data),
+        default_cases=3000,
+        case_timeout=CASE_TIMEOUT,
+    )
 
 
 if __name__ == "__main__":

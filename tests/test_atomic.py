@@ -43,8 +43,9 @@ def save_dataset(path):
     from tonemorph.training.dataset import PreparedDataset
 
     zeros = np.zeros((1, 4), np.float32)
-    PreparedDataset(np.zeros((1, 384), np.float32), zeros, zeros, zeros, np.zeros(1, np.int32), 24000, 96,
-                    ["a.wav"], {}).save(path)
+    PreparedDataset(
+        np.zeros((1, 384), np.float32), zeros, zeros, zeros, np.zeros(1, np.int32), 24000, 96, ["a.wav"], {}
+    ).save(path)
 
 
 def save_checkpoint(path):

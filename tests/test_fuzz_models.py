@@ -1,7 +1,7 @@
 """Untrusted model files never take the host down (tests/fuzz_models.py): thousands of seeded mutations of the
 test and shipped models, each refused with ModelError naming the file or played with finite output, in worker
-processes that an abort or a hang cannot take with them; and loading a model a thousand times does not grow the
-process.
+processes that an abort or a hang cannot take with them; and loading a model a thousand times does not grow
+the process.
 
 TONEMORPH_FUZZ_CASES (default 3000, about 100 s on two cores) and TONEMORPH_FUZZ_SEED (default 0) set the run;
 a failure prints, per class, one case and the command that makes it again.
@@ -35,8 +35,10 @@ def test_no_model_file_takes_the_host_down(bases, tmp_path):
     report = fuzz_models.run(bases, SEED, range(CASES), tmp_path, budget=BUDGET)
     print(report.summary())
     failures = report.failures
-    assert not failures, (f"{len(failures)} of {len(report.results)} cases aborted, hung, raised or played NaN:\n"
-                          + report.failure_classes())
+    assert not failures, (
+        f"{len(failures)} of {len(report.results)} cases aborted, hung, raised or played NaN:\n"
+        + report.failure_classes()
+    )
     assert len(report.results) == CASES, f"only {len(report.results)} of {CASES} cases ran within {BUDGET} s"
     assert {r.kind for r in report.results} == set(fuzz_models.KINDS)
     outcomes = Counter(r.outcome for r in report.results)
@@ -46,7 +48,9 @@ def test_no_model_file_takes_the_host_down(bases, tmp_path):
 def test_the_runner_catches_aborts_and_hangs(bases, tmp_path):
     """The fuzzer's own check: a worker that aborts and one that stops answering are recorded as such and
     replaced, and the cases after them still run."""
-    report = fuzz_models.run(bases, SEED, range(8), tmp_path, workers=2, case_timeout=3.0, abort=[1], hang=[4])
+    report = fuzz_models.run(
+        bases, SEED, range(8), tmp_path, workers=2, case_timeout=3.0, abort=[1], hang=[4]
+    )
     outcomes = {r.index: r.outcome for r in report.results}
     assert sorted(outcomes) == list(range(8))
     assert outcomes.pop(1) == "crash" and outcomes.pop(4) == "hang"
@@ -68,6 +72,7 @@ LEAK_SCRIPT = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, {tests!r})
     import fuzz_models as fm
+    import fuzz_runner
     from onnx import helper, load_from_string
     from pathlib import Path
     from tonemorph.engine import Engine, ModelError, load_model
@@ -93,12 +98,13 @@ LEAK_SCRIPT = textwrap.dedent("""
         engine.process(fm.TONES[48000][:256])
 
     rss = {{}}
-    for name, load, path in (("truncated", refused, folder / "truncated.onnx"),
-                             ("two_amplitudes", refused, folder / "two_amplitudes.onnx"), ("played", played, tone)):
+    cases = (("truncated", refused, folder / "truncated.onnx"),
+             ("two_amplitudes", refused, folder / "two_amplitudes.onnx"), ("played", played, tone))
+    for name, load, path in cases:
         for i in range(1, 1001):
             load(path)
             if i in (100, 1000):
-                rss.setdefault(name, []).append(fm.rss_mb())
+                rss.setdefault(name, []).append(fuzz_runner.rss_mb())
     print(json.dumps(rss))
 """)
 
@@ -106,10 +112,13 @@ LEAK_SCRIPT = textwrap.dedent("""
 def test_loading_a_model_a_thousand_times_does_not_grow_the_process(tone_model_path, tmp_path):
     """1000 loads of a model refused while parsing, of one refused after ONNX Runtime ran it, and of one
     played in a real-time engine (measured: at most +1.6 MB from the 100th to the 1000th, allocator noise
-    that levels off: +2.2 MB after 5000). A leaked session, engine or copy of the file would be > 10 kB each."""
-    script = LEAK_SCRIPT.format(tests=str(fuzz_models.TESTS_DIR), tone=str(tone_model_path), folder=str(tmp_path))
-    result = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True,
-                            timeout=300)
+    that levels off: +2.2 MB after 5000). A leaked session, engine or copy of the file would be > 10 kB."""
+    script = LEAK_SCRIPT.format(
+        tests=str(fuzz_models.TESTS_DIR), tone=str(tone_model_path), folder=str(tmp_path)
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     rss = json.loads(result.stdout.strip().splitlines()[-1])
     for name, (after_100, after_1000) in rss.items():
