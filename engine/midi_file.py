@@ -43,8 +43,8 @@ def describe_channels(counts: dict[int, int]) -> str:
 
 
 def _unreadable(path: Path, detail: str) -> ValueError:
-    return ValueError(f"'{path}' is not a readable MIDI file ({detail}); export it again as a Standard MIDI File "
-                      "(.mid) from your sequencer.")
+    return ValueError(f"'{path}' is not a readable MIDI file ({detail}); export it again as a Standard MIDI "
+                      "File (.mid) from your sequencer.")
 
 
 def _channel_messages(path: Path) -> list[tuple[float, object]]:
@@ -58,22 +58,22 @@ def _channel_messages(path: Path) -> list[tuple[float, object]]:
         song = mido.MidiFile(path)
     except EOFError as e:
         raise _unreadable(path, str(e) or "it ends in the middle of a track") from None
-    except Exception as e:  # noqa: BLE001 -- mido raises many types (KeySignatureError, ...) for damaged files
+    except Exception as e:  # noqa: BLE001 -- mido raises many types (KeySignatureError...) for damaged files
         raise _unreadable(path, str(e) or type(e).__name__) from None
     if song.type == 2:
         raise ValueError(f"'{path}' is a type 2 MIDI file (several independent sequences), which tonemorph does "
                          "not play; export the song as type 0 or 1.")
     if song.ticks_per_beat <= 0:
-        raise _unreadable(path, f"its time division {song.ticks_per_beat} is not ticks per beat (SMPTE time code "
-                                "is not read)")
+        raise _unreadable(path, f"its time division {song.ticks_per_beat} is not ticks per beat (SMPTE time "
+                                "code is not read)")
     timed, now = [], 0.0
     for message in song:  # all tracks merged; .time is seconds since the previous message, tempo map applied
         now += message.time
         if message.type in _CHANNEL_MESSAGES:
             if now > MAX_MIDI_SECONDS:
-                raise ValueError(f"'{path}' has events {now / 3600:.1f} hours in, and tonemorph plays MIDI files of "
-                                 f"up to {MAX_MIDI_SECONDS // 3600} hours; check the file's tempo and event times "
-                                 "in your sequencer, or split the song.")
+                raise ValueError(f"'{path}' has events {now / 3600:.1f} hours in, and tonemorph plays MIDI files "
+                                 f"of up to {MAX_MIDI_SECONDS // 3600} hours; check the file's tempo and event "
+                                 "times in your sequencer, or split the song.")
             timed.append((now, message))
     return timed
 

@@ -335,8 +335,8 @@ def test_midi_longer_than_two_hours_is_refused_before_anything_is_allocated(tone
         resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
 
     started = time.monotonic()
-    result = subprocess.run([*TONEMORPH, "render", str(src), str(dst), "--model", str(tone_model_path)],
-                            check=False, capture_output=True, text=True, timeout=120, preexec_fn=two_gigabytes)
+    result = subprocess.run([*TONEMORPH, "render", str(src), str(dst), "--model", str(tone_model_path)], check=False,
+                            capture_output=True, text=True, timeout=120, preexec_fn=two_gigabytes)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert str(src) in result.stderr and "38.8 hours" in result.stderr and "up to 2 hours" in result.stderr
     assert not dst.exists() and time.monotonic() - started < 60

@@ -28,7 +28,7 @@ def _fsync_path(path: Path, flags: int) -> None:
 
 
 def _fsync_folder(folder: Path) -> None:
-    """Make a rename in `folder` durable, where the platform can (not on Windows, nor on every file system)."""
+    """Make a rename in `folder` durable where the platform can (not on Windows, nor every file system)."""
     if not hasattr(os, "O_DIRECTORY"):
         return
     with contextlib.suppress(OSError):
@@ -45,7 +45,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # 0o666 & ~umask
     except OSError as e:
-        raise OSError(e.errno, f"cannot write '{path}' ({e.strerror}); choose a folder you can write to") from None
+        message = f"cannot write '{path}' ({e.strerror}); choose a folder you can write to"
+        raise OSError(e.errno, message) from None
     try:
         yield tmp
         _fsync_path(tmp, os.O_RDWR)  # Windows only fsyncs a writable descriptor

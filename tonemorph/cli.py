@@ -39,7 +39,8 @@ MIDI_RENDER_RATES = (8000, 192000)  # --rate: what a musician would ask for, wit
 def _check_output(src: Path, dst: Path, overwrite: bool) -> None:
     """Refuse to write over the input, a folder, or (without --overwrite) an existing file."""
     if src.resolve() == dst.resolve():
-        raise ValueError(f"the output '{dst}' is the input file; choose another name so nothing is overwritten.")
+        raise ValueError(f"the output '{dst}' is the input file; choose another name so nothing is "
+                         "overwritten.")
     if dst.is_dir():
         raise ValueError(f"the output '{dst}' is a folder; give a file name such as '{dst / 'out.wav'}'.")
     if dst.exists() and not overwrite:
@@ -59,11 +60,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     if is_midi_file(src):
         rate = float(MIDI_RENDER_RATE if args.rate is None else args.rate)
         if not MIDI_RENDER_RATES[0] <= rate <= MIDI_RENDER_RATES[1]:
-            raise ValueError(f"--rate must be {MIDI_RENDER_RATES[0]}..{MIDI_RENDER_RATES[1]} Hz, got {args.rate}.")
+            low, high = MIDI_RENDER_RATES
+            raise ValueError(f"--rate must be {low}..{high} Hz, got {args.rate}.")
         performance = read_midi(src, rate, args.channel)
         midi = performance.events
         # Silence to play the notes over, as a view: an hour of it would otherwise take 700 MB.
-        audio = np.broadcast_to(np.zeros((1, 1), np.float32), (1, int(np.ceil(performance.seconds * rate)) + 1))
+        samples = int(np.ceil(performance.seconds * rate)) + 1
+        audio = np.broadcast_to(np.zeros((1, 1), np.float32), (1, samples))
         others = f"; also in the file, not played: {describe_channels(performance.other_channels)}" \
             if performance.other_channels else ""
         print(f"playing channel {performance.channel} ({performance.notes} notes){others}")
