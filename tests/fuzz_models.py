@@ -10,9 +10,10 @@ made from (seed, index) and the base models alone, so any one can be made again:
     .venv/bin/python tests/fuzz_models.py --case 123 --play                   # played here: a crash shows
     .venv/bin/python tests/fuzz_models.py --cases 20000 --seed 7              # a longer run, with a report
 
-The bases are the small test models of tests/model_fixtures.py (fast; exported once into
-$TMPDIR/tonemorph-fuzz-bases here) and the shipped models/*.onnx (a tenth of the cases).
-tests/test_fuzz_models.py runs TONEMORPH_FUZZ_CASES cases from TONEMORPH_FUZZ_SEED.
+The first cases of every run damage each node of the small test models in turn (node_sweep); the rest
+mutate the test models of tests/model_fixtures.py (fast; exported once into $TMPDIR/tonemorph-fuzz-bases
+here) or, a tenth of them, the shipped models/*.onnx. tests/test_fuzz_models.py runs TONEMORPH_FUZZ_CASES
+cases from TONEMORPH_FUZZ_SEED.
 """
 
 from __future__ import annotations
@@ -446,6 +447,48 @@ def _constant_value(rng, model) -> str:
     return f"a Constant's tensor: {change}"
 
 
+def mutate_attributes(rng: random.Random, model) -> str:
+    """An attribute of an op the engine may run natively (GRU, LayerNormalization, Concat, Split, Transpose):
+    its value made odd, the attribute dropped, or one the op does not know added."""
+    import onnx
+    from onnx import helper
+
+    nodes = [n for n in model.graph.node if n.op_type not in ("Constant", "ConstantOfShape") and n.attribute]
+    if not nodes:
+        return _change_op(rng, model)
+    node = rng.choice(nodes)
+    k = rng.randrange(len(node.attribute))
+    a = node.attribute[k]
+    if rng.random() < 0.15:
+        del node.attribute[k]
+        return f"{node.op_type}.{a.name} dropped"
+    if rng.random() < 0.1:
+        name, value = rng.choice(
+            (("direction", "bidirectional"), ("clip", 0.5), ("activations", ["Relu", "Relu"]), ("fuzz", 3))
+        )
+        node.attribute.append(helper.make_attribute(name, value))
+        return f"{node.op_type} with an extra attribute {name}={value}"
+    if a.type == onnx.AttributeProto.INT:
+        a.i = rng.choice((-3, -2, -1, 0, 1, 2, 3, a.i * 2, a.i + 1, 2**31 - 1, -(2**31)))
+        return f"{node.op_type}.{a.name} = {a.i}"
+    if a.type == onnx.AttributeProto.FLOAT:
+        a.f = rng.choice((float("nan"), float("inf"), -1.0, 0.0, 1e30, -1e-30))
+        return f"{node.op_type}.{a.name} = {a.f}"
+    if a.type == onnx.AttributeProto.INTS:
+        values = list(a.ints)
+        values = rng.choice(
+            (values[::-1], [*values, 3], values[:-1], [v + 1 for v in values], [0] * len(values))
+        )
+        del a.ints[:]
+        a.ints.extend(values)
+        return f"{node.op_type}.{a.name} = {values}"
+    if a.type == onnx.AttributeProto.STRING:
+        a.s = rng.choice((b"", b"bidirectional", b"reverse", b"Tanh", NOT_UTF8.encode()))
+        return f"{node.op_type}.{a.name} = {a.s!r}"
+    del node.attribute[k]
+    return f"{node.op_type}.{a.name} dropped"
+
+
 def mutate_nodes(rng: random.Random, model) -> str:
     """Nodes dropped, made other ops (known, unknown, custom), wired into cycles or to nothing."""
     edit = rng.choice(
@@ -590,6 +633,7 @@ PROTO_MUTATIONS: dict[str, Callable] = {
     "declared_shape": mutate_declared_shape,
     "output": mutate_output,
     "nodes": mutate_nodes,
+    "attributes": mutate_attributes,
     "names": mutate_names,
     "initializer": mutate_initializer,
     "versions": mutate_versions,
@@ -599,32 +643,67 @@ BYTE_MUTATIONS: dict[str, Callable] = {
     "bit_flip": flip_bits,
     "overwrite": overwrite_bytes,
 }
-WEIGHTS = {
-    "metadata": 26,
+WEIGHTS = {  # percent of the cases after the sweep
+    "metadata": 24,
     "metadata_combination": 3,
-    "reverb": 7,
-    "declared_shape": 8,
-    "output": 11,
-    "nodes": 8,
-    "names": 4,
+    "reverb": 6,
+    "declared_shape": 7,
+    "output": 10,
+    "nodes": 10,
+    "attributes": 8,
+    "names": 3,
     "initializer": 8,
     "versions": 2,
-    "truncate": 7,
-    "bit_flip": 11,
-    "overwrite": 5,
+    "truncate": 6,
+    "bit_flip": 9,
+    "overwrite": 4,
 }
-KINDS = tuple(WEIGHTS)
+SWEEP, SWEPT = "sweep", ("tone", "random")  # the kind of node_sweep's cases, and the bases it sweeps
+KINDS = (SWEEP, *WEIGHTS)
 
 
-def make_case(seed: int, index: int, bases: dict[str, bytes]) -> Case:
-    """Case `index` of the run from `seed`: one mutation of one base model."""
+def node_sweep(bases: dict[str, bytes]) -> list[tuple[str, int, str]]:
+    """(base, node, edit) for every node of the small test models: each of its inputs made missing, the node
+    made an Identity, the node dropped. These are the first cases of every run, whatever the seed: each op
+    the engine's own planner reads meets each kind of damage."""
     import onnx
 
+    sweep = []
+    for base in SWEPT:
+        for k, node in enumerate(onnx.load_from_string(bases[base]).graph.node if base in bases else ()):
+            sweep += [(base, k, f"input {i} missing") for i in range(len(node.input))]
+            sweep += [(base, k, "made Identity"), (base, k, "dropped")]
+    return sweep
+
+
+def swept_case(index: int, bases: dict[str, bytes], base: str, k: int, edit: str) -> Case:
+    import onnx
+
+    model = onnx.load_from_string(bases[base])
+    node = model.graph.node[k]
+    what = f"node {k} ({node.op_type}) {edit}"
+    if edit == "dropped":
+        del model.graph.node[k]
+    elif edit == "made Identity":  # a valid Identity: one input, no attributes
+        node.op_type = "Identity"
+        del node.input[1:]
+        del node.attribute[:]
+    else:
+        node.input[int(edit.split()[1])] = ""
+    return Case(index, base, SWEEP, what, model.SerializeToString())
+
+
+def make_case(seed: int, index: int, bases: dict[str, bytes], sweep: list[tuple[str, int, str]]) -> Case:
+    """Case `index` of the run from `seed`: the sweep's first, then one seeded mutation of one base model."""
+    import onnx
+
+    if index < len(sweep):
+        return swept_case(index, bases, *sweep[index])
     rng = random.Random(f"{seed}/{index}")
     small = [n for n in bases if not n.startswith("shipped-")]
     shipped = [n for n in bases if n.startswith("shipped-")]
     base = rng.choice(shipped if shipped and rng.random() < SHIPPED_WEIGHT else small)
-    kind = rng.choices(KINDS, weights=[WEIGHTS[k] for k in KINDS])[0]
+    kind = rng.choices(list(WEIGHTS), weights=list(WEIGHTS.values()))[0]
     if kind in BYTE_MUTATIONS:
         data, what = BYTE_MUTATIONS[kind](rng, bases[base])
         return Case(index, base, kind, what, data)
@@ -685,7 +764,8 @@ def target(config: dict) -> tuple[Callable[[int], Case], Callable[[Case], tuple[
         finally:
             path.unlink(missing_ok=True)
 
-    return (lambda index: make_case(config["seed"], index, bases)), play_case
+    sweep = node_sweep(bases)
+    return (lambda index: make_case(config["seed"], index, bases, sweep)), play_case
 
 
 def run(
@@ -742,7 +822,7 @@ def main(argv: list[str] | None = None) -> int:
         config,
         argv,
         lambda case, path: path.write_bytes(case.data),
-        default_cases=3000,
+        default_cases=4000,
         case_timeout=CASE_TIMEOUT,
     )
 

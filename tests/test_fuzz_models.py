@@ -1,10 +1,11 @@
-"""Untrusted model files never take the host down (tests/fuzz_models.py): thousands of seeded mutations of the
-test and shipped models, each refused with ModelError naming the file or played with finite output, in worker
-processes that an abort or a hang cannot take with them; and loading a model a thousand times does not grow
-the process.
+"""Untrusted model files never take the host down (tests/fuzz_models.py): every node of the test models
+damaged in turn, then thousands of seeded mutations of the test and shipped models, each refused with
+ModelError naming the file or played with finite output, in worker processes that an abort or a hang cannot
+take with them; and loading a model a thousand times does not grow the process.
 
-TONEMORPH_FUZZ_CASES (default 3000, about 100 s on two cores) and TONEMORPH_FUZZ_SEED (default 0) set the run;
-a failure prints, per class, one case and the command that makes it again.
+TONEMORPH_FUZZ_CASES (default 4000: the 520-case node sweep and seeded mutations; 45 s on two idle cores,
+about 130 s while they also compile) and TONEMORPH_FUZZ_SEED (default 0) set the run; a failure prints, per
+class, one case and the command that makes it again.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections import Counter
 import fuzz_models
 import pytest
 
-CASES = int(os.environ.get("TONEMORPH_FUZZ_CASES", "3000"))
+CASES = int(os.environ.get("TONEMORPH_FUZZ_CASES", "4000"))
 SEED = int(os.environ.get("TONEMORPH_FUZZ_SEED", "0"))
 # No case starts after this: the default run fits a CI budget even on a slow machine or with many hangs (each
 # holds a worker for CASE_TIMEOUT); a longer run asked for by the variables has no limit.
@@ -62,10 +63,16 @@ def test_the_runner_catches_aborts_and_hangs(bases, tmp_path):
 
 def test_a_case_is_made_again_from_its_seed_and_index(bases):
     data = {name: path.read_bytes() for name, path in bases.items()}
-    for index in (0, 1, 17, 2999):
-        first, again = fuzz_models.make_case(SEED, index, data), fuzz_models.make_case(SEED, index, data)
+    sweep = fuzz_models.node_sweep(data)
+    assert {base for base, _, _ in sweep} == set(fuzz_models.SWEPT) and len(sweep) > 300
+    for index in (0, 1, len(sweep), 2999):
+        first, again = (fuzz_models.make_case(SEED, index, data, sweep) for _ in range(2))
         assert (first.what, first.data) == (again.what, again.data)
-    assert fuzz_models.make_case(SEED, 5, data).data != fuzz_models.make_case(SEED + 1, 5, data).data
+    after = len(sweep) + 5
+    assert (
+        fuzz_models.make_case(SEED, after, data, sweep).data
+        != fuzz_models.make_case(SEED + 1, after, data, sweep).data
+    )
 
 
 LEAK_SCRIPT = textwrap.dedent("""
