@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tonemorph.paths import not_a_file
+
 MIDI_SUFFIXES = (".mid", ".midi", ".smf")
 MAX_MIDI_SECONDS = 2 * 60 * 60  # longer is refused before anything is allocated for it
 GM_DRUM_CHANNEL = 10  # 1-based, as musicians count
@@ -51,9 +53,8 @@ def _channel_messages(path: Path) -> list[tuple[float, object]]:
     """(seconds, message) of every channel message of every track, in time order, under the tempo map."""
     import mido
 
-    if not path.is_file():
-        raise ValueError(f"'{path}' does not exist." if not path.exists()
-                         else f"'{path}' is a folder or a device, not a MIDI file; give a .mid file.")
+    if reason := not_a_file(path, "a MIDI file"):
+        raise ValueError(reason)
     try:
         song = mido.MidiFile(path)
     except EOFError as e:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from tonemorph.atomic import atomic_path
+from tonemorph.paths import not_a_file
 
 from . import _core
 
@@ -25,8 +26,8 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     from pedalboard.io import AudioFile
 
     path = Path(path)
-    if not path.is_file():
-        raise AudioFileError(f"'{path}' does not exist.")
+    if reason := not_a_file(path, "an audio file"):
+        raise AudioFileError(reason)
     try:
         with AudioFile(str(path)) as f:
             if f.frames == 0:
@@ -45,10 +46,9 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     return audio, rate
 
 
-def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: float) -> None:
-    """Write float32 [channels, samples] atomically (tonemorph.atomic)."""
-    from pedalboard.io import AudioFile
-
+def check_writable(path: str | os.PathLike) -> Path:
+    """`path` if write_audio can write there (a known extension, a folder that exists), checked before a long
+    render; else AudioFileError saying what to change."""
     path = Path(path)
     if path.suffix.lower() not in WRITABLE_SUFFIXES:
         raise AudioFileError(
@@ -57,6 +57,14 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: float) 
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise AudioFileError(f"cannot write '{path}': the folder '{folder}' does not exist.")
+    return path
+
+
+def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: float) -> None:
+    """Write float32 [channels, samples] atomically (tonemorph.atomic)."""
+    from pedalboard.io import AudioFile
+
+    path = check_writable(path)
     with (
         atomic_path(path) as tmp,
         AudioFile(str(tmp), "w", samplerate=sample_rate, num_channels=audio.shape[0]) as f,

@@ -143,6 +143,31 @@ def test_render_refuses_to_overwrite_its_input(tone_model_path, tmp_path):
     assert src.read_bytes() == before
 
 
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+@pytest.mark.parametrize("suffix", [".wav", ".mid"])
+def test_a_folder_or_fifo_as_input_is_named_as_such(tone_model_path, tmp_path, kind, suffix):
+    import os
+
+    src = tmp_path / f"take{suffix}"
+    src.mkdir() if kind == "folder" else os.mkfifo(src)  # reading a FIFO would wait forever
+    result = run("render", src, tmp_path / "out.wav", "--model", tone_model_path)
+    assert result.returncode == 2 and "is a folder or a device" in result.stderr and str(src) in result.stderr
+
+
+@pytest.mark.parametrize("option", [("--param", "dry_wet=nan"), ("--semitones", "inf"), ("--octave", "abc")])
+def test_numbers_that_are_not_numbers_are_refused(tone_model_path, tmp_path, option):
+    src = tmp_path / "in.wav"
+    write(src, melody(44100), 44100)
+    result = run("render", src, tmp_path / "out.wav", "--model", tone_model_path, *option)
+    assert result.returncode == 2 and "is not a number" in result.stderr and not (tmp_path / "out.wav").exists()
+
+
+def test_a_model_given_as_a_checkpoint_is_a_short_clear_error(tone_model_path, tmp_path):
+    result = run("export", tone_model_path, "--out", tmp_path / "x.onnx")
+    assert result.returncode == 2 and "is not a readable tonemorph checkpoint" in result.stderr
+    assert result.stderr.count("\n") == 1 and "weights_only" not in result.stderr and len(result.stderr) < 300
+
+
 def test_unwritable_output_folder_is_a_clear_error(tone_model_path, tmp_path):
     src, folder = tmp_path / "in.wav", tmp_path / "read-only"
     write(src, melody(44100), 44100)

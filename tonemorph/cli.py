@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -22,13 +23,24 @@ def _progress(description: str):
     )
 
 
+def _number(text: str) -> float:
+    """A finite number (float() would also take 'nan' and 'inf')."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number")
+    return value
+
+
 def _parse_param(text: str) -> tuple[str, float]:
     name, sep, value = text.partition("=")
     if not sep:
         raise argparse.ArgumentTypeError(f"--param takes NAME=VALUE, got '{text}'")
     try:
-        return name.strip(), float(value)
-    except ValueError:
+        return name.strip(), _number(value)
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"--param {name}: '{value}' is not a number") from None
 
 
@@ -37,7 +49,10 @@ MIDI_RENDER_RATES = (8000, 192000)  # --rate: what a musician would ask for, wit
 
 
 def _check_output(src: Path, dst: Path, overwrite: bool) -> None:
-    """Refuse to write over the input, a folder, or (without --overwrite) an existing file."""
+    """Refuse, before any work, to write over the input, a folder, or (without --overwrite) an existing file,
+    or where write_audio cannot write."""
+    from tonemorph.engine.render import check_writable
+
     if src.resolve() == dst.resolve():
         raise ValueError(f"the output '{dst}' is the input file; choose another name so nothing is "
                          "overwritten.")
@@ -45,6 +60,7 @@ def _check_output(src: Path, dst: Path, overwrite: bool) -> None:
         raise ValueError(f"the output '{dst}' is a folder; give a file name such as '{dst / 'out.wav'}'.")
     if dst.exists() and not overwrite:
         raise ValueError(f"'{dst}' already exists; choose another name, or add --overwrite to replace it.")
+    check_writable(dst)
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -371,9 +387,9 @@ def add_training_commands(sub) -> None:
     g.add_argument("--device", help="cpu, cuda or cuda:N (default cpu)")
     g.add_argument("--batch-size", dest="batch_size", type=int,
                    help=f"audio crops per step (default {defaults.batch_size}, per process under torchrun)")
-    g.add_argument("--crop-seconds", dest="crop_seconds", type=float,
+    g.add_argument("--crop-seconds", dest="crop_seconds", type=_number,
                    help=f"length of each training crop (default {defaults.crop_seconds})")
-    g.add_argument("--lr", type=float, help=f"learning rate (default {defaults.lr}; "
+    g.add_argument("--lr", type=_number, help=f"learning rate (default {defaults.lr}; "
                                             f"{FINETUNE_OVERRIDES['lr']} with --from), halved every --lr-decay-steps")
     g.add_argument("--lr-decay-steps", dest="lr_decay_steps", type=int,
                    help=f"steps over which the learning rate halves (default {defaults.lr_decay_steps})")
@@ -390,7 +406,7 @@ def add_training_commands(sub) -> None:
                    help=f"harmonics of the additive synth (default {defaults.n_harmonics})")
     g.add_argument("--noise-bands", dest="n_noise_bands", type=int,
                    help=f"bands of the noise filter (default {defaults.n_noise_bands})")
-    g.add_argument("--reverb-seconds", dest="reverb_seconds", type=float,
+    g.add_argument("--reverb-seconds", dest="reverb_seconds", type=_number,
                    help=f"length of the learned reverb (default {defaults.reverb_seconds})")
     g.add_argument("--sample-rate", dest="sample_rate", type=int,
                    help=f"model sample rate in Hz (default {defaults.sample_rate})")
@@ -443,8 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="where to write the result (.wav, .flac or .aiff)")
     p.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
     p.add_argument("--model", "-m", default="trumpet", help="model name (see `tonemorph models`) or .onnx path")
-    p.add_argument("--semitones", "-s", type=float, default=0.0, help="pitch shift in semitones (-24..24)")
-    p.add_argument("--octave", type=float, default=0.0, help="pitch shift in octaves (-2..2)")
+    p.add_argument("--semitones", "-s", type=_number, default=0.0, help="pitch shift in semitones (-24..24)")
+    p.add_argument("--octave", type=_number, default=0.0, help="pitch shift in octaves (-2..2)")
     p.add_argument("--block", type=int, default=512, help="block size the engine runs at (1..8192)")
     p.add_argument("--channel", type=int, default=None, help="MIDI input: the channel to play (1..16)")
     p.add_argument("--rate", type=int, default=None,

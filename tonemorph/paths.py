@@ -32,6 +32,16 @@ def user_models_dir() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "tonemorph" / "models"
 
 
+def not_a_file(path: Path, kind: str) -> str | None:
+    """Why `path` cannot be read as `kind` ("an audio file"), in words a musician can act on; None if it can.
+    A folder, a FIFO or a device is named as such: reading one would fail, or wait forever."""
+    if path.is_file():
+        return None
+    if not path.exists():
+        return f"'{path}' does not exist."
+    return f"'{path}' is a folder or a device, not {kind}; give the path of {kind}."
+
+
 def model_dirs() -> list[Path]:
     """Search order: the user's models first (a user model may shadow a bundled one), then bundled."""
     return [user_models_dir(), bundled_models_dir()]

@@ -152,7 +152,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:
-        raise ValueError(f"'{path}' is not a readable tonemorph checkpoint ({e}).") from None
+        # torch's own text for a file that is no checkpoint at all is a paragraph about weights_only
+        detail = "not a file tonemorph wrote" if isinstance(e, pickle.UnpicklingError) else str(e).splitlines()[0]
+        raise ValueError(f"'{path}' is not a readable tonemorph checkpoint ({detail}); give a run folder or the "
+                         ".pt file that `tonemorph train` or `export` wrote.") from None
     if not isinstance(data, dict) or data.get("kind") not in (CHECKPOINT_KIND, WEIGHTS_KIND):
         raise ValueError(f"'{path}' is not a tonemorph checkpoint or weights file.")
     if data.get("format") != CHECKPOINT_FORMAT:
