@@ -193,9 +193,11 @@ class _Worker:
         self.case: int | None = None
         self.started = 0.0
         self.what: dict = {}
+        self.log_from = 0  # where the current case's stderr starts in the log
 
     def send(self, index: int) -> None:
         self.case, self.started, self.what = index, time.monotonic(), {}
+        self.log_from = self.log.stat().st_size
         self.proc.stdin.write(f"{index}\n".encode())
         self.proc.stdin.flush()
 
@@ -205,7 +207,7 @@ class _Worker:
         return [json.loads(line[5:]) for line in complete if line.startswith(b"FUZZ ")]
 
     def stop(self) -> str:
-        """Kill it; returns how it ended and the end of what it printed to stderr."""
+        """Kill it; returns how it ended and the end of what it printed to stderr during the current case."""
         if self.proc.poll() is None:
             self.proc.kill()
         code = self.proc.wait()
@@ -215,8 +217,9 @@ class _Worker:
             except OSError:
                 pass
         ended = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-        tail = self.log.read_bytes()[-600:].decode(errors="replace").strip().replace("\n", " | ")
-        return f"{ended}; stderr: ...{tail[-400:]}"
+        tail = self.log.read_bytes()[self.log_from :][-400:].decode(errors="replace")
+        tail = tail.strip().replace("\n", " | ")
+        return f"{ended}; stderr: {tail or '(nothing)'}"
 
 
 def run(
