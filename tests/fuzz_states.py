@@ -63,7 +63,17 @@ HOSTILE_VALUES = (
     NUL_MARK,
     "9" * 400,
 )
-BAD_NAMES = ("", "../../etc/passwd", "a" * 10_000, "tone", NOT_UTF8_MARK, NUL_MARK, "con", "horn\nhorn")
+BAD_NAMES = (
+    "",
+    "../../etc/passwd",
+    "a" * 10_000,
+    "tone",
+    NOT_UTF8_MARK,
+    NUL_MARK,
+    "con",
+    "horn\nhorn",
+    "horn\x01",
+)
 
 # --- the files a state may point at -------------------------------------------------------------------------
 
@@ -352,9 +362,10 @@ class States:
         cases += [
             (
                 "model name",
-                f"a missing file named {name[:20]!r}",
-                lambda name=name: self.with_model(self.hostile["missing"], name),
+                f"{which} file named {name[:20]!r}",
+                lambda name=name, path=self.hostile[key]: self.with_model(path, name),
             )
+            for key, which in (("missing", "a missing"), ("valid", "the valid"))
             for name in BAD_NAMES
         ]
         return cases
@@ -428,6 +439,8 @@ def _problems(inner: ET.Element, expected_ids: set[str], hostile: dict[str, str]
         problems["the model kept at a hostile path"] = kept or [model[:60]]
     elif model and not os.path.isfile(model):
         problems["the model not a file"] = [model[:60]]
+    if inner.get("modelName", "") != (Path(model).stem if model else ""):
+        problems["modelName is not the model's"] = [repr(inner.get("modelName", ""))[:40], Path(model).stem]
     return problems
 
 
