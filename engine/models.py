@@ -52,8 +52,12 @@ def find_model(name_or_path: str | os.PathLike) -> Path:
     )
 
 
-def load_model(name_or_path: str | os.PathLike | _core.Model) -> _core.Model:
-    """Load and validate a model by name or path. Raises ModelError that names the file and the problem."""
+def load_model(name_or_path: str | os.PathLike | _core.Model, weights: str = "int8") -> _core.Model:
+    """Load and validate a model by name or path. Raises ModelError that names the file and the problem.
+
+    weights: "int8" (the engine's default) or "float32" (ONNX Runtime's numbers within rounding); see
+    `_core.Model.load`.
+    """
     if isinstance(name_or_path, _core.Model):
         return name_or_path
-    return _core.Model.load(str(find_model(name_or_path)))
+    return _core.Model.load(str(find_model(name_or_path)), weights)

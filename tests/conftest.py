@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from model_fixtures import export_random_model, export_tone_model
+from model_fixtures import export_random_model, export_tone_model, export_worker_model
 
 
 @pytest.fixture(scope="session")
@@ -14,3 +14,16 @@ def tone_model_path(tmp_path_factory):
 @pytest.fixture(scope="session")
 def random_model_path(tmp_path_factory):
     return export_random_model(tmp_path_factory.mktemp("models") / "random.onnx")
+
+
+@pytest.fixture(scope="session")
+def worker_model_path(tmp_path_factory, random_model_path):
+    """The random model with an operator the native runner does not know: decoded by ONNX Runtime on a worker."""
+    return export_worker_model(tmp_path_factory.mktemp("models") / "worker.onnx", random_model_path)
+
+
+@pytest.fixture(scope="session")
+def slow_worker_model_path(tmp_path_factory, random_model_path):
+    """A worker-decoded model that needs about 20 ms per 4 ms frame: the worker is always late."""
+    return export_worker_model(tmp_path_factory.mktemp("models") / "slow.onnx", random_model_path,
+                               loop_iterations=20000)

@@ -54,3 +54,46 @@ def random_ddsp(hidden: int = 32, seed: int = 0) -> DDSP:
 def export_random_model(path: Path, name: str = "random", hidden: int = 32, seed: int = 0) -> Path:
     export_onnx(random_ddsp(hidden, seed), path, name=name, version=1, f0_range=(80.0, 1200.0))
     return path
+
+
+def export_worker_model(path: Path, source: Path, loop_iterations: int = 0) -> Path:
+    """`source` (a tonemorph model) with an operator the native runner does not know spliced into its amplitude
+    path, so that the engine decodes it in ONNX Runtime on a worker thread: amplitude * (1 + 0 * erf(amplitude)).
+    loop_iterations > 0 also runs an ONNX Loop of that many trips per frame, a decoder that takes as long as
+    its trip count says (about a microsecond a trip), to make the worker late on purpose."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(source))
+    graph = model.graph
+    for node in graph.node:  # the amplitude is now computed under another name
+        node.output[:] = ["amplitude_raw" if o == "amplitude" else o for o in node.output]
+    zero = helper.make_tensor("worker_zero", TensorProto.FLOAT, [], [0.0])
+    one = helper.make_tensor("worker_one", TensorProto.FLOAT, [], [1.0])
+    graph.initializer.extend([zero, one])
+    extra = "worker_erf_scaled"
+    nodes = [helper.make_node("Erf", ["amplitude_raw"], ["worker_erf"]),
+             helper.make_node("Mul", ["worker_erf", "worker_zero"], [extra])]
+    if loop_iterations:
+        body = helper.make_graph(
+            [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+             helper.make_node("Add", ["v_in", "one_in_body"], ["v_out"])],
+            "slow_body",
+            [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+             helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+             helper.make_tensor_value_info("v_in", TensorProto.FLOAT, [])],
+            [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+             helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [])],
+            [helper.make_tensor("one_in_body", TensorProto.FLOAT, [], [1.0])])
+        graph.initializer.extend([helper.make_tensor("worker_trips", TensorProto.INT64, [], [loop_iterations]),
+                                  helper.make_tensor("worker_true", TensorProto.BOOL, [], [True])])
+        nodes += [helper.make_node("Loop", ["worker_trips", "worker_true", "worker_zero"], ["worker_count"], body=body),
+                  helper.make_node("Mul", ["worker_count", "worker_zero"], ["worker_loop_zero"]),
+                  helper.make_node("Add", ["worker_erf_scaled", "worker_loop_zero"], ["worker_extra"])]
+        extra = "worker_extra"
+    nodes += [helper.make_node("Add", [extra, "worker_one"], ["worker_gain"]),
+              helper.make_node("Mul", ["amplitude_raw", "worker_gain"], ["amplitude"])]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path

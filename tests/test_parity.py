@@ -1,6 +1,6 @@
 """Parity: the same numbers from torch (training), ONNX Runtime from Python, and the C++ engine.
 
-Tolerances: decoder outputs 1e-4 (absolute), synth audio 1e-4 (absolute), loudness 0.5 dB.
+Tolerances: decoder outputs 1e-4 (absolute; native runner vs ONNX Runtime 1e-5), synth audio 1e-4 (absolute).
 """
 
 from __future__ import annotations
@@ -45,13 +45,13 @@ def test_decoder_torch_onnxruntime_and_cpp_agree(random_model_path):
         ort_frames.append((amp[0, 0, 0], dist[0, 0], noise[0, 0]))
     ort_out = [np.array([f[i] for f in ort_frames]) for i in range(3)]
 
-    cpp = core.Decoder(load_model(random_model_path)).run(f0, loudness)
+    cpp = core.Decoder(load_model(random_model_path, weights="float32")).run(f0, loudness)
     cpp_out = [cpp["amplitude"], cpp["harmonic_distribution"], cpp["noise_magnitudes"]]
 
     for t, o, c in zip(torch_out, ort_out, cpp_out):
         assert np.abs(t - o).max() <= 1e-4
         assert np.abs(t - c).max() <= 1e-4
-        assert np.abs(o - c).max() <= 1e-5  # the same runtime, frame by frame
+        assert np.abs(o - c).max() <= 1e-5  # the native runner, float32 weights: within rounding
 
 
 @pytest.mark.parametrize("sample_rate,hop,harmonics", [(24000, 96, 60), (48000, 192, 100), (16000, 64, 30)])

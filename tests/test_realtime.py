@@ -1,5 +1,6 @@
-"""The real-time rules, checked in C++ (tests/cpp/test_realtime.cpp): no heap allocation and no lock on
-the audio thread during Engine::process, with the inference worker, automation, model swaps and MIDI."""
+"""The real-time rules, checked in C++ (tests/cpp/test_realtime.cpp): no heap allocation, no free and no lock
+on the audio thread during Engine::process and reset, with inline and worker decoding, automation, model swaps
+and MIDI."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def run(*args):
 def test_counters_see_allocations_and_locks():
     code, out = run("--self-check")
     assert code == 0, out
-    assert "2 passed, 0 failed" in out
+    assert "3 passed, 0 failed" in out
 
 
 def test_no_allocation_or_lock_in_process(random_model_path, tmp_path):
@@ -30,7 +31,16 @@ def test_no_allocation_or_lock_in_process(random_model_path, tmp_path):
     code, out = run(random_model_path, other)
     assert code == 0, out
     assert "no heap allocation on the audio thread in process() (0)" in out
+    assert "no heap free on the audio thread in process() (0)" in out
     assert "no mutex lock on the audio thread in process() (0)" in out
+
+
+def test_no_allocation_or_lock_with_the_onnxruntime_worker(worker_model_path, random_model_path):
+    """Swaps between a model on the worker and a native one: neither path allocates, frees or locks."""
+    code, out = run(worker_model_path, random_model_path)
+    assert code == 0, out
+    assert "no heap allocation on the audio thread in process() (0)" in out
+    assert "no heap free on the audio thread in process() (0)" in out
 
 
 @pytest.mark.parametrize("bad", ["missing", "junk"])

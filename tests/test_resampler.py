@@ -82,26 +82,40 @@ def level_db(y):
     return 20 * np.log10(np.sqrt(np.mean(y**2)) * np.sqrt(2))
 
 
-@pytest.mark.parametrize("src,dst", [(24000, 48000), (24000, 44100), (48000, 24000)])
-def test_more_taps_per_phase_keep_the_band_below_nyquist_flat(src, dst):
-    """The engine's output resampler (64 taps per phase) passes 10 kHz of a 24 kHz model's sound within
-    0.1 dB; the default 32 takes 5 dB off it. Both still remove what lies above the new Nyquist."""
-    low = min(src, dst)
-    f = low * 10 / 24  # 10 kHz at 24 kHz
-    x = sine(src, f, 1.0).astype(np.float32)
+# The engine's bands (cpp/engine/Pipeline.cpp): output flat to 0.84 of the model's Nyquist, images gone by 1.17;
+# input flat to 0.6, nothing aliases.
+OUTPUT_BAND, INPUT_BAND = (0.84, 1.17), (0.6, 1.0)
+
+
+@pytest.mark.parametrize("src,dst", [(24000, 48000), (24000, 44100), (24000, 96000)])
+def test_the_engines_output_band_keeps_10_khz_and_removes_images(src, dst):
+    """10 kHz of a 24 kHz model's sound passes within 0.05 dB; its image at 14 kHz (and above) is gone."""
+    r = Resampler(src, dst, *OUTPUT_BAND)
     settled = slice(int(0.1 * dst), int(0.9 * dst))
-    assert abs(level_db(Resampler(src, dst, 64).process(x)[settled])) < 0.1
-    assert level_db(Resampler(src, dst).process(x)[settled]) < -3.0
-    if dst < src:
-        alias = sine(src, 0.5 * dst + 1000.0).astype(np.float32)
-        assert level_db(Resampler(src, dst, 64).process(alias)[1000:]) < -60.0
+    assert abs(level_db(r.process(sine(src, 10000.0, 1.0).astype(np.float32))[settled])) < 0.05
+    r.reset()
+    y = r.process(sine(src, src - 14000.0, 1.0).astype(np.float32))  # 10 kHz: its first image sits at 14 kHz
+    image = np.abs(np.fft.rfft(y[settled] * np.hanning(len(y[settled]))))
+    freqs = np.fft.rfftfreq(len(y[settled]), 1 / dst)
+    assert image[np.argmin(np.abs(freqs - 14000.0))] < 1e-4 * image.max()
 
 
-def test_latency_grows_with_taps_per_phase():
-    assert Resampler(24000, 48000, 64).latency == pytest.approx(2 * Resampler(24000, 48000).latency, rel=0.02)
+@pytest.mark.parametrize("src", [44100, 48000, 96000])
+def test_the_engines_input_band_keeps_what_analysis_reads(src):
+    """Pitch and loudness read the band below 7.2 kHz: it passes flat; nothing above 12 kHz aliases into it."""
+    r = Resampler(src, 24000, *INPUT_BAND)
+    settled = slice(int(0.1 * 24000), int(0.9 * 24000))
+    assert abs(level_db(r.process(sine(src, 7200.0, 1.0).astype(np.float32))[settled])) < 0.05
+    for f in (12100.0, 15000.0):
+        r.reset()
+        assert level_db(r.process(sine(src, f, 1.0).astype(np.float32))[settled]) < -78.0
 
 
-@pytest.mark.parametrize("taps", [1, 1025, 10**7])
-def test_taps_per_phase_outside_their_range_are_refused(taps):
-    with pytest.raises(ValueError, match="taps_per_phase must be 2..1024"):
-        Resampler(24000, 48000, taps)
+def test_a_wider_transition_is_a_shorter_filter():
+    assert Resampler(24000, 48000, 0.84, 1.17).latency < 0.55 * Resampler(24000, 48000, 0.84, 1.0).latency
+
+
+@pytest.mark.parametrize("band", [(0.0, 1.0), (0.9, 0.8), (0.5, 2.5), (0.99, 0.9901)])
+def test_bands_outside_their_range_are_refused(band):
+    with pytest.raises(ValueError, match="band"):
+        Resampler(24000, 48000, *band)

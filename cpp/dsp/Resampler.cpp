@@ -30,14 +30,14 @@ std::int64_t integer_rate(double rate, const char* which) {
 
 }  // namespace
 
-void Resampler::prepare(double in_rate, double out_rate, int max_input_block, int taps_per_phase) {
+void Resampler::prepare(double in_rate, double out_rate, int max_input_block, Band band) {
     (void)max_input_block;
-    if (taps_per_phase < 2 || taps_per_phase > kMaxTapsPerPhase)
-        throw std::invalid_argument("Resampler: taps_per_phase must be 2.." + std::to_string(kMaxTapsPerPhase) +
-                                    ", got " + std::to_string(taps_per_phase));
+    if (!(band.pass > 0.0 && band.pass < band.stop && band.stop <= 2.0))
+        throw std::invalid_argument("Resampler: the band must have 0 < pass < stop <= 2 (fractions of Nyquist), got " +
+                                    std::to_string(band.pass) + " .. " + std::to_string(band.stop));
     const std::int64_t in = integer_rate(in_rate, "input"), out = integer_rate(out_rate, "output");
     const std::int64_t g = std::gcd(in, out);
-    if (out / g > kMaxPhases)
+    if (out / g > kMaxPhases || in / g > kMaxPhases)
         throw std::invalid_argument("Resampler: cannot convert " + std::to_string(in) + " Hz to " +
                                     std::to_string(out) + " Hz (the ratio " + std::to_string(out / g) + "/" +
                                     std::to_string(in / g) + " needs too many filter phases)");
@@ -48,25 +48,29 @@ void Resampler::prepare(double in_rate, double out_rate, int max_input_block, in
         taps_ = 1;
         coeffs_.assign(1, 1.0f);
     } else {
-        // Kaiser-windowed sinc at the upsampled rate in*L. Taps per phase grow with the decimation
-        // factor so that the transition band keeps its width in Hz.
-        //   beta = 0.1102 (A - 8.7) for A = 80 dB stopband attenuation (Kaiser 1974)
-        //   transition ~ (A - 8) / (2.285 * 2 pi) * fs / N, placed just below the lower Nyquist.
-        const double decimation = std::max(1.0, static_cast<double>(down_) / up_);
-        taps_ = static_cast<int>(std::ceil(taps_per_phase * decimation));
-        const int length = taps_ * up_;
+        // Kaiser-windowed sinc at the upsampled rate in*L (Kaiser 1974):
+        //   length N = (A - 7.95) / (2.285 * 2 pi (f_stop - f_pass) / fs_up) + 1,  beta = 0.1102 (A - 8.7)
+        //   cutoff (-6 dB) halfway between f_pass and f_stop.
         const double fs_up = static_cast<double>(in) * up_;
         const double nyquist = 0.5 * static_cast<double>(std::min(in, out));
-        const double transition = (80.0 - 8.0) / (2.285 * 2.0 * M_PI) * fs_up / length;
-        const double cutoff = std::max(0.25 * nyquist, nyquist - 0.5 * transition) / fs_up;  // cycles/sample
-        const double beta = 0.1102 * (80.0 - 8.7);
+        const double pass = band.pass * nyquist, stop = band.stop * nyquist;
+        const double a = kStopbandDb;
+        const double n_min = (a - 7.95) / (2.285 * 2.0 * M_PI * (stop - pass) / fs_up) + 1.0;
+        taps_ = std::max(2, static_cast<int>(std::ceil(n_min / up_)));
+        if (taps_ > kMaxTapsPerPhase)
+            throw std::invalid_argument("Resampler: the band is too narrow for " + std::to_string(in) + " -> " +
+                                        std::to_string(out) + " Hz (it would need " + std::to_string(taps_) +
+                                        " taps per phase)");
+        const int length = taps_ * up_;
+        const double cutoff = 0.5 * (pass + stop) / fs_up;  // cycles/sample
+        const double beta = 0.1102 * (a - 8.7);
         const double centre = 0.5 * (length - 1);
-        std::vector<double> h(length);
+        std::vector<double> h(static_cast<std::size_t>(length));
         for (int i = 0; i < length; ++i) {
             const double t = i - centre;
             const double sinc = t == 0.0 ? 2.0 * cutoff : std::sin(2.0 * M_PI * cutoff * t) / (M_PI * t);
             const double r = t / (centre + 0.5);
-            h[i] = sinc * bessel_i0(beta * std::sqrt(std::max(0.0, 1.0 - r * r))) / bessel_i0(beta);
+            h[static_cast<std::size_t>(i)] = sinc * bessel_i0(beta * std::sqrt(std::max(0.0, 1.0 - r * r))) / bessel_i0(beta);
         }
         // Phase p uses h[p + j L], j = 0..taps-1, against x[n0 - j]; store reversed so that the
         // dot product runs over the history oldest-first. The factor L restores the gain of zero-stuffing.
@@ -74,7 +78,7 @@ void Resampler::prepare(double in_rate, double out_rate, int max_input_block, in
         for (int p = 0; p < up_; ++p)
             for (int j = 0; j < taps_; ++j)
                 coeffs_[static_cast<std::size_t>(p) * taps_ + (taps_ - 1 - j)] =
-                    static_cast<float>(up_ * h[p + j * up_]);
+                    static_cast<float>(up_ * h[static_cast<std::size_t>(p + j * up_)]);
     }
     history_.assign(2 * static_cast<std::size_t>(taps_), 0.0f);
     reset();

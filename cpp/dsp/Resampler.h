@@ -10,14 +10,22 @@
 
 namespace tonemorph {
 
+// A resampling filter's band, as fractions of the lower rate's Nyquist: flat (within 0.01 dB) up to
+// `pass`, at least 80 dB down from `stop` on. The transition between them sets the filter's length and so
+// its latency: twice as wide, half the delay. stop <= 1 removes everything that would alias or image;
+// stop > 1 lets the band just above Nyquist through partly attenuated, for a shorter filter.
+struct ResamplerBand {
+    double pass = 0.68;
+    double stop = 1.0;
+};
+
 class Resampler final {
 public:
-    // Throws std::invalid_argument for rates <= 0, taps_per_phase outside 2..kMaxTapsPerPhase, or a
-    // ratio whose reduced numerator needs more than kMaxPhases filter phases. More taps per phase narrow
-    // the transition band below the lower Nyquist (its width is ~ 5 fs_min / taps_per_phase) and add
-    // latency.
-    void prepare(double in_rate, double out_rate, int max_input_block,
-                 int taps_per_phase = kTapsPerPhase);  // allocates
+    using Band = ResamplerBand;
+
+    // Throws std::invalid_argument for rates <= 0, a band outside 0 < pass < stop <= 2, or a ratio whose
+    // reduced numerator needs more than kMaxPhases filter phases.
+    void prepare(double in_rate, double out_rate, int max_input_block, Band band = Band{});  // allocates
     void reset();
 
     // Push n input samples; writes the output samples they complete and returns their count
@@ -30,13 +38,15 @@ public:
     int down() const { return down_; }  // M
     bool passthrough() const { return up_ == down_; }
 
+    int taps_per_phase() const { return taps_; }
+
     static constexpr int kMaxPhases = 4096;
-    static constexpr int kTapsPerPhase = 32;
-    static constexpr int kMaxTapsPerPhase = 1024;
+    static constexpr int kMaxTapsPerPhase = 8192;
+    static constexpr double kStopbandDb = 80.0;
 
 private:
     int up_ = 1, down_ = 1;
-    int taps_ = kTapsPerPhase;
+    int taps_ = 1;
     std::vector<float> coeffs_;   // [up_][taps_], phase-major, reversed for a forward dot product
     std::vector<float> history_;  // ring of the last taps_ inputs, doubled for contiguous reads
     int write_ = 0;

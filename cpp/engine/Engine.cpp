@@ -1,6 +1,7 @@
 #include "Engine.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -13,11 +14,18 @@ constexpr double kSmoothSeconds = 0.01;    // one-pole smoothing of gain and dry
 constexpr float kInputLimit = 8.0f;        // +18 dBFS: anything beyond is treated as broken input
 constexpr float kOutputLimit = 1.99526f;   // +6 dBFS, the most the engine ever emits
 constexpr int kMaxDryDelay = 4 * Engine::kMaxBlock + 16384;
+constexpr double kPaceLeadSeconds = 0.25;           // audio this far ahead of the clock: faster than real time
+constexpr std::int64_t kPaceGapNs = 1'000'000'000;  // a pause this long between calls starts a new measure
 
 float db_to_gain(float db) { return std::pow(10.0f, db / 20.0f); }
+
+std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
 }  // namespace
 
-Engine::Engine(bool realtime) : realtime_(realtime) {}
+Engine::Engine(bool realtime) : offline_(!realtime) {}
 
 Engine::~Engine() {
     delete pending_.exchange(nullptr);
@@ -40,9 +48,9 @@ void Engine::set_model(std::shared_ptr<const Model> model) {
     collect_garbage();
     model_ = model;
     if (!prepared_) return;
-    auto* p = new Pipeline(model, sample_rate_, max_block_, realtime_);
+    auto* p = new Pipeline(model, sample_rate_, max_block_);
+    if (!has_current_.load()) latency_.store(p->latency_samples());
     delete pending_.exchange(p);
-    if (!current_) latency_.store(p->latency_samples());
 }
 
 void Engine::prepare(double sample_rate, int max_block, int channels) {
@@ -58,6 +66,7 @@ void Engine::prepare(double sample_rate, int max_block, int channels) {
     delete pending_.exchange(nullptr);
     current_.reset();
     next_.reset();
+    has_current_.store(false);
     collect_garbage();
     sample_rate_ = sample_rate;
     max_block_ = max_block;
@@ -69,8 +78,9 @@ void Engine::prepare(double sample_rate, int max_block, int channels) {
     smooth_coeff_ = static_cast<float>(1.0 - std::exp(-1.0 / (kSmoothSeconds * sample_rate)));
     fade_len_ = static_cast<int>(kFadeSeconds * sample_rate);
     if (model_) {
-        current_ = std::make_unique<Pipeline>(model_, sample_rate_, max_block_, realtime_);
+        current_ = std::make_unique<Pipeline>(model_, sample_rate_, max_block_);
         latency_.store(current_->latency_samples());
+        has_current_.store(true);
     } else {
         latency_.store(0);
     }
@@ -83,6 +93,8 @@ void Engine::reset() {
     if (next_) next_->reset();
     voice_.reset();
     host_samples_ = 0;
+    pace_anchor_ns_ = pace_last_ns_ = pace_return_ns_ = 0;
+    pace_audio_s_ = pace_last_block_s_ = 0.0;
     for (auto& d : dry_) std::fill(d.begin(), d.end(), 0.0f);
     dry_write_ = 0;
     const auto p = params_.snapshot();
@@ -102,6 +114,7 @@ void Engine::take_pending() {
     if (!current_) {
         current_.reset(p);
         latency_.store(p->latency_samples());
+        has_current_.store(true);
         return;
     }
     if (next_) retire(next_.release());  // a newer model arrived during a fade
@@ -113,11 +126,29 @@ void Engine::take_pending() {
     fading_.store(true);
 }
 
+// A host that renders faster than real time without saying so (Ardour's bounce, a freeze) calls back to back:
+// the next block comes as soon as the last one returned, and the audio runs ahead of the clock. A live host
+// calls once per block period: between our return and its next call lies most of a period.
+bool Engine::faster_than_real_time(int n) {
+    const std::int64_t now = now_ns();
+    const bool fresh = pace_anchor_ns_ == 0 || now - pace_last_ns_ > kPaceGapNs;  // first call, or after a pause
+    const bool back_to_back = !fresh && static_cast<double>(now - pace_return_ns_) < 0.25e9 * pace_last_block_s_;
+    if (fresh) {
+        pace_anchor_ns_ = now;
+        pace_audio_s_ = 0.0;
+    }
+    pace_last_ns_ = now;
+    pace_last_block_s_ = n / sample_rate_;
+    pace_audio_s_ += pace_last_block_s_;
+    return back_to_back || pace_audio_s_ - 1e-9 * static_cast<double>(now - pace_anchor_ns_) > kPaceLeadSeconds;
+}
+
 void Engine::process(const float* const* in, float* const* out, int channels, int n, const MidiEvent* events,
                      int n_events) {
     if (!prepared_ || n <= 0) return;
     channels = std::min(channels, channels_);
     take_pending();
+    wait_ = offline_.load(std::memory_order_relaxed) || faster_than_real_time(n);
     // Blocks longer than prepared are split; events follow their offsets.
     int first_event = 0;
     for (int offset = 0; offset < n; offset += max_block_) {
@@ -127,6 +158,7 @@ void Engine::process(const float* const* in, float* const* out, int channels, in
         process_chunk(in, out, channels, offset, len, events + first_event, last_event - first_event);
         first_event = last_event;
     }
+    pace_return_ns_ = now_ns();
 }
 
 void Engine::process_chunk(const float* const* in, float* const* out, int channels, int offset, int n,
@@ -155,9 +187,9 @@ void Engine::process_chunk(const float* const* in, float* const* out, int channe
         const int end = e < n_events ? std::clamp(events[e].offset - offset, start + 1, n) : n;
         const double t = (host_samples_ + start) / sample_rate_;
         const int len = end - start;
-        if (current_) current_->process(mono_.data() + start, wet_.data() + start, len, p, voice_, t, status_);
+        if (current_) current_->process(mono_.data() + start, wet_.data() + start, len, p, voice_, t, status_, wait_);
         else std::fill(wet_.begin() + start, wet_.begin() + end, 0.0f);
-        if (next_) next_->process(mono_.data() + start, wet_next_.data() + start, len, p, voice_, t, status_);
+        if (next_) next_->process(mono_.data() + start, wet_next_.data() + start, len, p, voice_, t, status_, wait_);
         start = end;
     }
     for (; e < n_events; ++e) voice_.handle(events[e].data, (host_samples_ + n) / sample_rate_, vs);

@@ -19,7 +19,9 @@ public:
     static constexpr int kMaxChannels = 16;
     static constexpr int kMaxBlock = 8192;
 
-    // realtime: inference on a worker thread (live use). Otherwise inline, deterministic (offline).
+    // Models the native runner knows decode inline on the audio thread, always. A model it does not know
+    // decodes on a worker thread (ONNX Runtime): realtime = false (offline rendering) makes the audio thread
+    // wait for every frame, as it also does whenever the host calls faster than real time.
     explicit Engine(bool realtime = false);
     ~Engine();
     Engine(const Engine&) = delete;
@@ -32,8 +34,13 @@ public:
 
     // Control thread: allocates everything process() needs.
     void prepare(double sample_rate, int max_block, int channels);
+    // Any thread that may call process(), the audio thread included: no allocation, lock, join or I/O.
     void reset();
     bool prepared() const { return prepared_; }
+
+    // The host's offline flag (a bounce, a freeze, an export). A flag, not a rebuild: any thread.
+    void set_offline(bool offline) { offline_.store(offline, std::memory_order_relaxed); }
+    bool offline() const { return offline_.load(std::memory_order_relaxed); }
 
     // Audio thread: no allocation, no locks, no I/O. Any n >= 0; events sorted by offset. `out` may be `in`
     // (in place, as plugin hosts pass it): every input sample is read before its output sample is written.
@@ -55,8 +62,10 @@ private:
     void retire(Pipeline* p);
     void collect_garbage();
     MidiVoice::Settings voice_settings(const Parameters::Snapshot& p) const;
+    bool faster_than_real_time(int n);
 
-    bool realtime_;
+    std::atomic<bool> offline_;
+    std::atomic<bool> has_current_{false};  // the audio thread has a pipeline (set_model reads it)
     bool prepared_ = false;
     double sample_rate_ = 0.0;
     int max_block_ = 0, channels_ = 0;
@@ -77,6 +86,11 @@ private:
     std::vector<std::vector<float>> dry_;  // per-channel delay lines
     int dry_write_ = 0;
     float gain_smooth_ = 1.0f, wet_smooth_ = 1.0f, smooth_coeff_ = 0.0f;
+
+    // Pace of the host's calls: audio time against the wall clock since an anchor.
+    std::int64_t pace_anchor_ns_ = 0, pace_last_ns_ = 0, pace_return_ns_ = 0;
+    double pace_audio_s_ = 0.0, pace_last_block_s_ = 0.0;
+    bool wait_ = false;  // this block waits for a worker's late frames
 };
 
 }  // namespace tonemorph

@@ -21,11 +21,16 @@ constexpr float kVoicingHysteresis = 0.1f;      // while a note plays, a pitch c
 constexpr double kPitchHoldSeconds = 0.1;
 constexpr double kDropConfirmSeconds = 0.016;  // PitchDropGuard: how long a leap down must hold
 constexpr std::int64_t kStopRequest = -1;
-// The output carries the model's sound up to its Nyquist; the input only feeds pitch and loudness. Twice
-// the taps keep the output flat (within 0.1 dB) to 10 kHz for a 24 kHz model instead of 8.5 kHz (-5 dB at
-// 10 kHz), for 0.66 ms more latency. Measured: violin resynthesis with the host at 48 kHz, timbre ratio
-// 0.46 -> 0.37 (0.35 with the host at the model rate, no resampling; three times the taps: 0.36, 1.3 ms).
-constexpr int kOutputTapsPerPhase = 2 * Resampler::kTapsPerPhase;
+constexpr double kMaxWaitSeconds = 2.0;  // the longest the audio thread waits for one frame from the worker
+// The resamplers' bands (fractions of the lower Nyquist) trade flatness for latency.
+// Output: the model's sound is flat to 0.84 of its Nyquist (10 kHz for a 24 kHz model; a filter that lost
+// 5 dB at 10 kHz cost the violin's resynthesis 0.37 -> 0.46 in timbre ratio), and images are 80 dB down
+// from 1.17 of it (14 kHz) on: what lies between is the top of the band, harmonics already near silence.
+// Input: it only feeds pitch and loudness, so the band can start rolling off early (7.2 kHz for a 24 kHz
+// model), but nothing may alias: letting 12-15 kHz fold down cost the flute's guitar path 0.454 -> 0.464 in
+// timbre ratio. Together 1.2 ms at 48 kHz, where the pair before inline decoding took 2.0 ms.
+constexpr Resampler::Band kInputBand{0.6, 1.0};
+constexpr Resampler::Band kOutputBand{0.84, 1.17};
 }  // namespace
 
 // Auto-adjust's pitch half: a note below an instrument's playing range is played an octave (or more) up where
@@ -49,17 +54,17 @@ MidiVoice::Settings Pipeline::voice_settings(const Parameters::Snapshot& p, cons
     return s;
 }
 
-Pipeline::Pipeline(std::shared_ptr<const Model> model, double host_rate, int max_block, bool realtime)
+Pipeline::Pipeline(std::shared_ptr<const Model> model, double host_rate, int max_block)
     : model_(std::move(model)),
       info_(model_->info()),
       host_rate_(host_rate),
       model_rate_(info_.sample_rate),
       max_block_(max_block),
       hop_(info_.hop_size),
-      realtime_(realtime),
       decoder_(model_) {
-    down_.prepare(host_rate_, model_rate_, max_block_);
-    up_.prepare(model_rate_, host_rate_, hop_, kOutputTapsPerPhase);
+    inline_ = decoder_.native();
+    down_.prepare(host_rate_, model_rate_, max_block_, kInputBand);
+    up_.prepare(model_rate_, host_rate_, hop_, kOutputBand);
 
     YinPitch::Spec pitch;
     pitch.sample_rate = model_rate_;
@@ -79,12 +84,15 @@ Pipeline::Pipeline(std::shared_ptr<const Model> model, double host_rate, int max
     noise_.prepare(hop_, info_.n_noise_bands);
     reverb_.prepare(info_.reverb_ir.data(), static_cast<int>(info_.reverb_ir.size()), hop_);
 
+    // The input filter is causal: the model sample it emits as host sample n arrives stands for the input
+    // input_delay_s_ earlier. MIDI events meet the frames at that time, so notes line up with audio.
+    input_delay_s_ = down_.latency_in() / host_rate_;
     history_size_ = std::max(yin_.history_size(), info_.loudness_n_fft);
     history_.assign(2 * static_cast<std::size_t>(history_size_), 0.0f);
     model_in_.assign(static_cast<std::size_t>(down_.max_output(max_block_)), 0.0f);
 
     const double ratio = host_rate_ / model_rate_;
-    prime_ = static_cast<int>(std::ceil(hop_ * ratio)) + max_block_ + 2;
+    prime_ = static_cast<int>(std::ceil(hop_ * ratio)) + 2 + (inline_ ? 0 : max_block_);
     latency_ = static_cast<int>(std::lround(prime_ + down_.latency_in() + up_.latency_in() * ratio));
 
     // Frames in flight never exceed those requested but not yet synthesised.
@@ -105,6 +113,7 @@ Pipeline::Pipeline(std::shared_ptr<const Model> model, double host_rate, int max
     up_out_.assign(static_cast<std::size_t>(up_.max_output(hop_)), 0.0f);
     fifo_.assign(static_cast<std::size_t>(prime_ + max_block_ + up_.max_output(hop_) + 16), 0.0f);
     reset();
+    if (!inline_) worker_ = std::thread(&Pipeline::worker_loop, this);
 }
 
 Pipeline::~Pipeline() { stop_worker(); }
@@ -112,13 +121,12 @@ Pipeline::~Pipeline() { stop_worker(); }
 void Pipeline::stop_worker() {
     if (!worker_.joinable()) return;
     stop_.store(true);
-    requests_->enqueue(Request{kStopRequest, 0.0f, 0.0f});
+    requests_->enqueue(Request{kStopRequest, 0.0f, 0.0f, false});
     worker_.join();
     stop_.store(false);
 }
 
 void Pipeline::reset() {
-    stop_worker();
     down_.reset();
     up_.reset();
     yin_.reset();
@@ -126,11 +134,13 @@ void Pipeline::reset() {
     harmonic_.reset();
     noise_.reset();
     reverb_.reset();
-    decoder_.reset();
+    if (inline_) decoder_.reset();  // the worker resets its own on the next fresh request
     std::fill(history_.begin(), history_.end(), 0.0f);
     history_write_ = 0;
     hop_fill_ = 0;
-    next_frame_ = next_synth_ = model_samples_ = 0;
+    next_synth_ = next_synth_start_ = next_frame_;  // results of frames before this are dropped as they arrive
+    fresh_ = true;
+    model_samples_ = 0;
     time_base_set_ = false;
     last_f0_ = 0.0f;
     loudness_tracker_db_ = info_.loudness_mean;
@@ -138,9 +148,6 @@ void Pipeline::reset() {
     voiced_ = audio_voiced_ = false;
     unpitched_frames_ = 0;
     drop_guard_.reset();
-    Request r;
-    while (requests_->try_dequeue(r)) {
-    }
     std::int64_t index;
     while (results_->try_dequeue(index)) {
     }
@@ -151,7 +158,6 @@ void Pipeline::reset() {
     std::fill(fifo_.begin(), fifo_.end(), 0.0f);
     fifo_read_ = 0;
     fifo_count_ = prime_;
-    if (realtime_) worker_ = std::thread(&Pipeline::worker_loop, this);
 }
 
 void Pipeline::worker_loop() {
@@ -163,6 +169,7 @@ void Pipeline::worker_loop() {
 }
 
 void Pipeline::run_decoder(const Request& request) {
+    if (request.fresh) decoder_.reset();
     ControlFrame& slot = pool_[static_cast<std::size_t>(request.index % slots_)];
     decoder_.run(request.f0_hz, request.loudness_db, slot);
     slot.index = request.index;
@@ -170,7 +177,8 @@ void Pipeline::run_decoder(const Request& request) {
 }
 
 void Pipeline::process(const float* in, float* out, int n, const Parameters::Snapshot& p, const MidiVoice& voice,
-                       double host_time_s, AnalysisStatus& status) {
+                       double host_time_s, AnalysisStatus& status, bool wait_for_worker) {
+    wait_ = wait_for_worker;
     if (!time_base_set_) {
         time_base_s_ = host_time_s;
         time_base_set_ = true;
@@ -183,16 +191,21 @@ void Pipeline::process(const float* in, float* out, int n, const Parameters::Sna
         ++model_samples_;
         if (++hop_fill_ == hop_) {
             hop_fill_ = 0;
-            on_frame(p, voice, time_base_s_ + model_samples_ / model_rate_, status);
+            on_frame(p, voice, time_base_s_ + model_samples_ / model_rate_ - input_delay_s_, status);
         }
     }
     const int capacity = static_cast<int>(fifo_.size());
-    while (fifo_count_ < n) synthesise_hop(p, status);
-    for (int i = 0; i < n; ++i) {
+    if (!inline_)
+        while (fifo_count_ < n) synthesise_hop(p, status);
+    // Inline, the prime covers every block (Pipeline.h); were it ever short, the gap is silence, counted.
+    const int ready = std::min(n, fifo_count_);
+    if (ready < n) status.overruns.fetch_add(1, std::memory_order_relaxed);
+    for (int i = 0; i < ready; ++i) {
         out[i] = fifo_[static_cast<std::size_t>(fifo_read_)];
         fifo_read_ = fifo_read_ + 1 == capacity ? 0 : fifo_read_ + 1;
     }
-    fifo_count_ -= n;
+    std::fill(out + ready, out + n, 0.0f);
+    fifo_count_ -= ready;
 }
 
 void Pipeline::on_frame(const Parameters::Snapshot& p, const MidiVoice& voice, double t, AnalysisStatus& status) {
@@ -246,35 +259,54 @@ void Pipeline::on_frame(const Parameters::Snapshot& p, const MidiVoice& voice, d
     f0 = std::clamp(static_cast<float>(f0 * shift), 0.0f, static_cast<float>(0.5 * model_rate_));
     loudness_out = std::max(loudness_out, kFloorDb);
 
-    const Request request{next_frame_++, f0, loudness_out};
-    if (realtime_) {
-        if (!requests_->try_enqueue(request)) status.overruns.fetch_add(1, std::memory_order_relaxed);
-    } else {
-        run_decoder(request);
+    const Request request{next_frame_++, f0, loudness_out, fresh_};
+    fresh_ = false;
+    if (inline_) {
+        decoder_.run(request.f0_hz, request.loudness_db, current_);
+        ++next_synth_;
+        synthesise(p);
+    } else if (!requests_->try_enqueue(request)) {
+        last_dropped_ = request.index;
+        status.overruns.fetch_add(1, std::memory_order_relaxed);
     }
 }
 
-void Pipeline::synthesise_hop(const Parameters::Snapshot& p, AnalysisStatus& status) {
-    const std::int64_t k = next_synth_++;
-    bool ready = false;
-    while (const std::int64_t* front = results_->peek()) {
-        if (*front > k) break;
-        const std::int64_t index = *front;
-        results_->pop();
-        if (index == k) {
+bool Pipeline::take_result(std::int64_t k, bool wait, AnalysisStatus& status) {
+    // Offline (or faster than real time) the audio thread waits for frame k, yielding; a worker that
+    // stays silent for kMaxWaitSeconds (a stuck ONNX Runtime) is given up on for this frame. Live, a frame
+    // that is late is replaced by the newest one the worker has delivered: a late worker delays the sound,
+    // it never silences a note that played.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(kMaxWaitSeconds);
+    bool waited = false;
+    for (;;) {
+        while (const std::int64_t* front = results_->peek()) {
+            if (*front > k) return false;
+            const std::int64_t index = *front;
+            results_->pop();
+            if (index < next_synth_start_) continue;  // from before a reset
             const ControlFrame& slot = pool_[static_cast<std::size_t>(index % slots_)];
             current_.f0_hz = slot.f0_hz;
             current_.amplitude = slot.amplitude;
             std::copy(slot.harmonic_distribution.begin(), slot.harmonic_distribution.end(),
                       current_.harmonic_distribution.begin());
             std::copy(slot.noise_magnitudes.begin(), slot.noise_magnitudes.end(), current_.noise_magnitudes.begin());
-            ready = true;
-            break;
+            if (index == k) return true;
         }
+        if (!wait || k >= next_frame_ || k <= last_dropped_ || std::chrono::steady_clock::now() > deadline) return false;
+        if (!waited) status.waits.fetch_add(1, std::memory_order_relaxed);
+        waited = true;
+        std::this_thread::yield();
     }
-    // Worker late: hold the last controls (its result for k is dropped when it arrives).
-    if (!ready) status.overruns.fetch_add(1, std::memory_order_relaxed);
+}
 
+void Pipeline::synthesise_hop(const Parameters::Snapshot& p, AnalysisStatus& status) {
+    const std::int64_t k = next_synth_++;
+    // Worker late: hold the last controls (its result for k is dropped when it arrives).
+    if (!take_result(k, wait_, status)) status.overruns.fetch_add(1, std::memory_order_relaxed);
+    synthesise(p);
+}
+
+void Pipeline::synthesise(const Parameters::Snapshot& p) {
     harmonic_.process_frame(current_.f0_hz, current_.amplitude * p[Param::HarmonicGain],
                             current_.harmonic_distribution.data(), harm_.data());
     const float noise_gain = p[Param::NoiseGain];

@@ -1,13 +1,14 @@
 // The per-model signal path at one host configuration (DESIGN.md, "The signal path"):
-//   host in -> Resampler -> [YinPitch, Loudness] per hop -> controls -> Decoder (worker thread
-//   or inline) -> HarmonicSynth + FilteredNoise -> Reverb -> Resampler -> fixed-delay FIFO -> host out
-// Built and destroyed off the audio thread; process() is the audio-thread part.
+//   host in -> Resampler -> [YinPitch, Loudness] per hop -> controls -> Decoder (native, inline; or
+//   ONNX Runtime on a worker thread) -> HarmonicSynth + FilteredNoise -> Reverb -> Resampler -> FIFO -> host out
+// Built and destroyed off the audio thread; process() and reset() are the audio-thread part.
 //
-// Latency: synthesis hop k needs frame k, whose input ends one hop after the hop starts, and in
-// real time the frame must have been requested during an earlier host block. Priming the output
-// FIFO with D = ceil(hop * host/model) + max_block + 2 zeros makes that always true, so the
-// output is a function of the input alone (same in real time and offline, whatever the block
-// split) whenever the worker keeps up. latency = D + both resamplers' group delays.
+// Latency: synthesis hop k needs frame k, whose input ends one hop after the hop starts. Inline, hop k
+// is synthesised the moment frame k is analysed, so priming the output FIFO with
+// D = ceil(hop * host/model) + 2 zeros always leaves enough output for the next host sample, whatever
+// the block size. On the worker the frame must also have been requested during an earlier host block:
+// D grows by max_block. Either way the output is a function of the input alone (same in real time and
+// offline, whatever the block split), and latency = D + both resamplers' group delays.
 #pragma once
 
 #include <atomic>
@@ -34,20 +35,24 @@ struct AnalysisStatus {
     std::atomic<float> f0_hz{0.0f}, confidence{0.0f}, loudness_db{-80.0f};
     std::atomic<bool> voiced{false};
     std::atomic<std::uint64_t> overruns{0};  // frames the worker delivered too late (controls held)
+    std::atomic<std::uint64_t> waits{0};     // frames the audio thread waited for (offline or faster than real time)
 };
 
 class Pipeline final {
 public:
-    Pipeline(std::shared_ptr<const Model> model, double host_rate, int max_block, bool realtime);
+    Pipeline(std::shared_ptr<const Model> model, double host_rate, int max_block);
     ~Pipeline();
     Pipeline(const Pipeline&) = delete;
     Pipeline& operator=(const Pipeline&) = delete;
 
     // Audio thread. in: n mono host-rate samples (finite); out: n wet samples.
-    // `voice` and `host_time_s` (the time of in[0]) drive the MIDI mode.
+    // `voice` and `host_time_s` (the time of in[0]) drive the MIDI mode. wait_for_worker: a frame the
+    // worker has not delivered is waited for (offline, or a host calling faster than real time) instead
+    // of holding the last controls. Inline decoding never waits.
     void process(const float* in, float* out, int n, const Parameters::Snapshot& p, const MidiVoice& voice,
-                 double host_time_s, AnalysisStatus& status);
-    void reset();  // not on the audio thread while the worker runs (it waits for it)
+                 double host_time_s, AnalysisStatus& status, bool wait_for_worker);
+    // Any thread that may call process(), the audio thread included: no allocation, no lock, no join.
+    void reset();
 
     // The MIDI voice's mapping for this model: velocity and expression span its loudness range.
     static MidiVoice::Settings voice_settings(const Parameters::Snapshot& p, const ModelInfo& info);
@@ -56,14 +61,18 @@ public:
 
     int latency_samples() const { return latency_; }
     const Model& model() const { return *model_; }
+    bool inline_decoding() const { return inline_; }
 
 private:
     struct Request {
         std::int64_t index;
         float f0_hz, loudness_db;
+        bool fresh;  // the first frame after a reset: the worker zeroes the GRU state first
     };
     void on_frame(const Parameters::Snapshot& p, const MidiVoice& voice, double t, AnalysisStatus& status);
     void synthesise_hop(const Parameters::Snapshot& p, AnalysisStatus& status);
+    bool take_result(std::int64_t k, bool wait, AnalysisStatus& status);  // worker path: frame k into current_
+    void synthesise(const Parameters::Snapshot& p);                      // current_ -> one hop into the FIFO
     void worker_loop();
     void run_decoder(const Request& request);  // into its pool slot, then publish its index
     void stop_worker();
@@ -72,7 +81,7 @@ private:
     const ModelInfo& info_;
     double host_rate_, model_rate_;
     int max_block_, hop_;
-    bool realtime_;
+    bool inline_;  // the decoder runs natively on the audio thread
     int latency_ = 0;
     int prime_ = 0;
 
@@ -88,10 +97,14 @@ private:
     // Analysis: model-rate input history (doubled ring, contiguous reads of the last history_ samples).
     std::vector<float> model_in_, history_;
     int history_size_ = 0, history_write_ = 0, hop_fill_ = 0;
-    std::int64_t next_frame_ = 0;   // next frame to analyse
+    std::int64_t next_frame_ = 0;   // next frame to analyse (never restarts: the worker tells epochs apart by it)
     std::int64_t next_synth_ = 0;   // next hop to synthesise
+    std::int64_t next_synth_start_ = 0;  // the first frame since the last reset
+    bool fresh_ = true;             // the next request starts a new stream (after a reset)
+    bool wait_ = false;             // this block waits for late frames
     std::int64_t model_samples_ = 0;
     double time_base_s_ = 0.0;  // host time of this pipeline's first sample
+    double input_delay_s_ = 0.0;  // the input resampler's group delay
     bool time_base_set_ = false;
     float last_f0_ = 0.0f;
     float loudness_tracker_db_ = 0.0f;  // auto-adjust: running mean of the voiced input's loudness
@@ -109,6 +122,7 @@ private:
     std::unique_ptr<moodycamel::ReaderWriterQueue<std::int64_t>> results_;
     std::thread worker_;
     std::atomic<bool> stop_{false};
+    std::int64_t last_dropped_ = -1;  // the newest frame whose request found the queue full (never waited for)
 
     // Synthesis buffers (model rate) and the host-rate output FIFO.
     std::vector<float> noise_mags_, harm_, noise_buf_, mix_, wet_, up_out_, fifo_;

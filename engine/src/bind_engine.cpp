@@ -12,6 +12,12 @@ namespace tonemorph {
 
 namespace {
 
+WeightFormat weight_format(const std::string& name) {
+    if (name == "int8") return WeightFormat::Int8;
+    if (name == "float32") return WeightFormat::Float32;
+    throw py::value_error("weights must be 'int8' or 'float32', got '" + name + "'");
+}
+
 Param param_by_name(const std::string& name) {
     for (std::size_t i = 0; i < kParamCount; ++i)
         if (name == kParamSpecs[i].name) return static_cast<Param>(i);
@@ -37,6 +43,8 @@ py::dict model_info_dict(const ModelInfo& info) {
     d["f0_max_hz"] = info.f0_max_hz;
     d["reverb_ir_length"] = info.reverb_ir.size();
     d["state_shape"] = info.state_shape;
+    d["kind"] = info.kind;
+    d["runner"] = info.runner;
     return d;
 }
 
@@ -68,19 +76,20 @@ Output depends only on the input samples, not on how they were split into calls.
 
 Args:
     in_rate, out_rate: rates in Hz (integers).
-    taps_per_phase: filter length per output phase (times the decimation factor when downsampling).
-        The transition band below the lower Nyquist is about 5 * min(in_rate, out_rate) /
-        taps_per_phase wide. 2 .. 1024; the engine doubles the default for its output.)doc")
-        .def(py::init([](double in_rate, double out_rate, int taps_per_phase) {
+    passband, stopband: the filter's band as fractions of the lower rate's Nyquist: flat up to
+        `passband`, 80 dB down from `stopband` on. A wider transition gives a shorter filter and less
+        latency; stopband > 1 lets the band just above Nyquist through partly attenuated.)doc")
+        .def(py::init([](double in_rate, double out_rate, double passband, double stopband) {
                  auto r = std::make_unique<Resampler>();
                  try {
-                     r->prepare(in_rate, out_rate, Engine::kMaxBlock, taps_per_phase);
+                     r->prepare(in_rate, out_rate, Engine::kMaxBlock, Resampler::Band{passband, stopband});
                  } catch (const std::invalid_argument& e) {
                      throw py::value_error(e.what());
                  }
                  return r;
              }),
-             py::arg("in_rate"), py::arg("out_rate"), py::arg("taps_per_phase") = Resampler::kTapsPerPhase)
+             py::arg("in_rate"), py::arg("out_rate"), py::arg("passband") = Resampler::Band{}.pass,
+             py::arg("stopband") = Resampler::Band{}.stop)
         .def(
             "process",
             [](Resampler& r, const FloatArray& x) {
@@ -93,13 +102,25 @@ Args:
             py::arg("x"), "Push samples, get the output samples they complete.")
         .def("reset", &Resampler::reset)
         .def_property_readonly("latency", &Resampler::latency_in, "Group delay in input samples.")
+        .def_property_readonly("taps_per_phase", &Resampler::taps_per_phase)
         .def_property_readonly("ratio", [](const Resampler& r) { return py::make_tuple(r.up(), r.down()); },
                                "(L, M): out_rate / in_rate = L / M.");
 
     py::class_<Model, std::shared_ptr<Model>>(m, "Model", "A loaded tonemorph model (.onnx with metadata).")
         .def_static(
-            "load", [](const std::string& path) { return std::const_pointer_cast<Model>(Model::load(path)); },
-            py::arg("path"), "Load and validate a model file. Raises ModelError naming the file and the problem.")
+            "load",
+            [](const std::string& path, const std::string& weights) {
+                return std::const_pointer_cast<Model>(Model::load(path, weight_format(weights)));
+            },
+            py::arg("path"), py::arg("weights") = "int8",
+            R"doc(Load and validate a model file. Raises ModelError naming the file and the problem.
+
+weights: how the native runner stores the decoder's matrices, "int8" (the engine's default: a quarter of
+the memory traffic) or "float32" (exactly ONNX Runtime's numbers, within rounding).)doc")
+        .def_property_readonly("native", [](const Model& model) { return model.native() != nullptr; },
+                               "True when the decoder runs natively, inline on the audio thread.")
+        .def_property_readonly("runner", [](const Model& model) { return model.info().runner; },
+                               "How the decoder runs, and if not natively, why.")
         .def_property_readonly("info", [](const Model& model) { return model_info_dict(model.info()); })
         .def_property_readonly("name", [](const Model& model) { return model.info().name; })
         .def_property_readonly("path", [](const Model& model) { return model.info().path; })
@@ -111,10 +132,22 @@ Args:
             return "<tonemorph Model '" + model.info().name + "' from " + model.info().path + ">";
         });
 
-    py::class_<Decoder>(m, "Decoder", "Runs a model frame by frame (GRU state carried), as the engine does.")
-        .def(py::init([](std::shared_ptr<Model> model) { return std::make_unique<Decoder>(model); }),
-             py::arg("model"))
+    py::class_<Decoder>(m, "Decoder", R"doc(Runs a model frame by frame (GRU state carried), as the engine does.
+
+runner: "auto" (native where the graph allows, as the engine), "native" or "onnxruntime" (the reference).)doc")
+        .def(py::init([](std::shared_ptr<Model> model, const std::string& runner) {
+                 const Decoder::Runner r = runner == "native"        ? Decoder::Runner::Native
+                                           : runner == "onnxruntime" ? Decoder::Runner::OnnxRuntime
+                                           : runner == "auto"        ? Decoder::Runner::Auto
+                                                                     : throw py::value_error("runner must be auto, native or onnxruntime");
+                 return std::make_unique<Decoder>(model, r);
+             }),
+             py::arg("model"), py::arg("runner") = "auto")
         .def("reset", &Decoder::reset)
+        .def_property_readonly("native", &Decoder::native)
+        .def_property_readonly("state", [](const Decoder& d) {
+            return py::array_t<float>(static_cast<py::ssize_t>(d.state().size()), d.state().data());
+        }, "The GRU state after the last frame, flattened.")
         .def(
             "run",
             [](Decoder& d, const FloatArray& f0, const FloatArray& loudness) {
@@ -159,9 +192,12 @@ Args:
     py::class_<Engine>(m, "Engine", R"doc(
 The real-time engine: audio (or MIDI) in, instrument out.
 
-realtime=False runs inference inline (deterministic; offline rendering and tests).
-realtime=True runs it on a worker thread fed by lock-free queues, as a plugin does.)doc")
+Models the native runner knows decode inline, on the calling thread, whatever `realtime` says. A model it
+does not know decodes in ONNX Runtime on a worker thread: realtime=False (offline rendering) waits for every
+frame, realtime=True holds the last controls when a frame is late, as a plugin playing live does.)doc")
         .def(py::init<bool>(), py::arg("realtime") = false)
+        .def_property("offline", &Engine::offline, &Engine::set_offline,
+                      "The host's offline flag: a worker-decoded model waits for every frame.")
         .def(
             "set_model", [](Engine& e, std::shared_ptr<Model> model) { e.set_model(model); }, py::arg("model"),
             "Switch model. Prepared engines crossfade to it (about 20 ms) without a click.")
@@ -226,6 +262,7 @@ midi: optional [(sample_offset, [status, data1, data2]), ...] for the MIDI mode.
             d["loudness_db"] = s.loudness_db.load();
             d["voiced"] = s.voiced.load();
             d["overruns"] = s.overruns.load();
+            d["waits"] = s.waits.load();
             return d;
         });
 }

@@ -1,7 +1,7 @@
-// Real-time rules, checked where they matter: heap allocations and mutex locks made by the audio
-// thread inside Engine::process, counted by replacing operator new / malloc and interposing
-// pthread_mutex_lock, while the inference worker runs, parameters change from another thread,
-// the model is swapped and MIDI arrives.
+// Real-time rules, checked where they matter: heap allocations, frees and mutex locks made by the audio
+// thread inside Engine::process and Engine::reset, counted by replacing operator new/delete, malloc/free
+// and interposing pthread_mutex_lock, while parameters change from another thread, the model is swapped
+// (between a natively decoded model and one on the ONNX Runtime worker, when given) and MIDI arrives.
 //
 //   tonemorph_rt_tests MODEL.onnx [OTHER_MODEL.onnx]    exit 0 when nothing was counted
 //   tonemorph_rt_tests --self-check                     proves the counters see what they should
@@ -32,10 +32,14 @@ extern "C" void __libc_free(void*);
 namespace {
 thread_local bool t_counting = false;
 std::atomic<long> g_allocations{0};
+std::atomic<long> g_frees{0};
 std::atomic<long> g_locks{0};
 
 inline void note_allocation() {
     if (t_counting) g_allocations.fetch_add(1, std::memory_order_relaxed);
+}
+inline void note_free(void* p) {
+    if (t_counting && p) g_frees.fetch_add(1, std::memory_order_relaxed);
 }
 }  // namespace
 
@@ -52,7 +56,10 @@ void* realloc(void* p, size_t n) {
     note_allocation();
     return __libc_realloc(p, n);
 }
-void free(void* p) { __libc_free(p); }
+void free(void* p) {
+    note_free(p);
+    __libc_free(p);
+}
 int posix_memalign(void** out, size_t align, size_t n) {
     note_allocation();
     *out = __libc_memalign(align, n);
@@ -88,10 +95,13 @@ void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
     return __libc_malloc(n ? n : 1);
 }
 void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return operator new(n, t); }
-void operator delete(void* p) noexcept { __libc_free(p); }
-void operator delete[](void* p) noexcept { __libc_free(p); }
-void operator delete(void* p, std::size_t) noexcept { __libc_free(p); }
-void operator delete[](void* p, std::size_t) noexcept { __libc_free(p); }
+void operator delete(void* p) noexcept {
+    note_free(p);
+    __libc_free(p);
+}
+void operator delete[](void* p) noexcept { operator delete(p); }
+void operator delete(void* p, std::size_t) noexcept { operator delete(p); }
+void operator delete[](void* p, std::size_t) noexcept { operator delete(p); }
 
 namespace {
 
@@ -108,17 +118,17 @@ void check(bool ok, const std::string& what) {
 }
 
 struct Counted {
-    long allocations, locks;
+    long allocations, frees, locks;
 };
 
 // Runs `body` on this thread with counting on; returns what was counted.
 template <typename F>
 Counted counted(F&& body) {
-    const long a0 = g_allocations.load(), l0 = g_locks.load();
+    const long a0 = g_allocations.load(), f0 = g_frees.load(), l0 = g_locks.load();
     t_counting = true;
     body();
     t_counting = false;
-    return {g_allocations.load() - a0, g_locks.load() - l0};
+    return {g_allocations.load() - a0, g_frees.load() - f0, g_locks.load() - l0};
 }
 
 int self_check() {
@@ -132,6 +142,7 @@ int self_check() {
         (void)v;
     });
     check(c.allocations >= 2, "the allocation counter sees new and malloc (" + std::to_string(c.allocations) + ")");
+    check(c.frees >= 2, "the free counter sees delete and free (" + std::to_string(c.frees) + ")");
     check(c.locks >= 1, "the lock counter sees std::mutex (" + std::to_string(c.locks) + ")");
     return 0;
 }
@@ -180,7 +191,7 @@ void run_engine_checks(const std::string& model_path, const std::string& other_p
     });
 
     std::int64_t position = 0;
-    long allocations = 0, locks = 0;
+    long allocations = 0, frees = 0, locks = 0;
     bool finite = true;
     float peak = 0.0f;
     int swaps = 0;
@@ -208,8 +219,14 @@ void run_engine_checks(const std::string& model_path, const std::string& other_p
             events[1].data[2] = 100;
             n_events = 2;
         }
-        const Counted c = counted([&] { engine.process(in, out, channels, n, events, n_events); });
+        // Now and then the host resets the processor from the audio thread (VST3 setProcessing(false)).
+        const bool reset = (position / 4800) % 97 == 50 && position % 4800 < static_cast<std::int64_t>(n);
+        const Counted c = counted([&] {
+            if (reset) engine.reset();
+            engine.process(in, out, channels, n, events, n_events);
+        });
         allocations += c.allocations;
+        frees += c.frees;
         locks += c.locks;
         for (int i = 0; i < n; ++i) {
             finite = finite && std::isfinite(out_l[static_cast<std::size_t>(i)]) && std::isfinite(out_r[static_cast<std::size_t>(i)]);
@@ -226,10 +243,14 @@ void run_engine_checks(const std::string& model_path, const std::string& other_p
     done.store(true);
     automation.join();
     check(allocations == 0, "no heap allocation on the audio thread in process() (" + std::to_string(allocations) + ")");
+    check(frees == 0, "no heap free on the audio thread in process() (" + std::to_string(frees) + ")");
     check(locks == 0, "no mutex lock on the audio thread in process() (" + std::to_string(locks) + ")");
     check(finite, "output finite with NaN/inf in the input");
     check(peak <= 1.9953f, "output never above +6 dBFS (peak " + std::to_string(peak) + ")");
     check(!engine.swap_pending() && engine.model() == model, "both swaps completed");
+    const bool live_pace = engine.status().waits.load() == 0;
+    check(live_pace, "paced like a live host, the audio thread never waited (" +
+                         std::to_string(engine.status().waits.load()) + " waits)");
 }
 
 }  // namespace
