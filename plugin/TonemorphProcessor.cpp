@@ -1,7 +1,9 @@
 #include "TonemorphProcessor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <thread>
 
 #include "TonemorphEditor.h"
 
@@ -12,6 +14,7 @@ const juce::Identifier kStateType("tonemorph");
 const juce::Identifier kModelPath("model");
 const juce::Identifier kModelName("modelName");
 constexpr int kLatencyPollHz = 10;
+constexpr int kMaxPathLength = 4096;  // a saved model path longer than this is not a path
 
 // Largest finite |x| of the first `channels` channels; NaN and inf do not move a meter.
 float finitePeak(const juce::AudioBuffer<float>& buffer, int channels, int n) {
@@ -43,13 +46,10 @@ TonemorphProcessor::TonemorphProcessor()
       bridge_(parameters_, kSynth),
       engine_(std::make_unique<Engine>(true)),
       loader_([this](const ModelLoader::Result& r) { onModelLoaded(r); }) {
-    library_.refresh();
-    if (auto entry = library_.defaultModel())
-        requestModel(entry->file, "Loading " + entry->name + "...", false);
-    else
-        setMessage("No model installed: put .onnx models in " + ModelLibrary::userDir().getFullPathName() +
-                       " and press Refresh, or use \"Load file...\"",
-                   true);
+    // The model folders are scanned on the loader's thread, not the host's: a folder may be slow to answer.
+    ModelLoader::Request request;
+    request.fallbackToDefault = true;
+    requestModel(request, "Loading the default model...");
     startTimerHz(kLatencyPollHz);
 }
 
@@ -62,51 +62,42 @@ bool TonemorphProcessor::isBusesLayoutSupported(const BusesLayout& layouts) cons
     return layouts.getMainInputChannelSet() == out;
 }
 
-void TonemorphProcessor::prepareEngine() {
-    const bool realtime = !isNonRealtime();
-    if (!engine_ || engineRealtime_ != realtime) {
-        // Live: inference on the engine's worker thread. Offline bounce: inline, so no frame is late.
-        engine_ = std::make_unique<Engine>(realtime);
-        engineRealtime_ = realtime;
-        if (model_) engine_->set_model(model_);
-    }
-    if (sampleRate_ <= 0.0) return;
-    engine_->prepare(sampleRate_, maxBlock_, channels_);
-    bridge_.pushTo(engine_->params());
-    engine_->reset();  // the engine's smoothing starts at the current parameter values
-}
-
 void TonemorphProcessor::prepareToPlay(double sampleRate, int maximumExpectedSamplesPerBlock) {
-    // Playback starts with the model the state or the user asked for, not the previous one or none.
-    // (A swap asked for while playing runs in the background and crossfades.)
-    loader_.waitUntilIdle();
+    // Playback starts with the model the state or the user asked for, not the previous one or none, if it
+    // loads within kPrepareWaitSeconds. (A swap asked for while playing runs in the background and crossfades.)
+    // One load is waited for once: a loader stuck on a folder that never answers costs the host one wait.
+    if (!loader_.busy()) loadWaitSpent_.store(false);
+    if (!loadWaitSpent_.load() && !loader_.waitUntilIdle(kPrepareWaitSeconds)) {
+        loadWaitSpent_.store(true);
+        setMessage("The model is taking long to load (a slow disk or network folder?); it will play when loaded.", true);
+    }
     int latency = 0;
-    {
+    try {
         std::lock_guard<std::mutex> lock(engineMutex_);
-        sampleRate_ = sampleRate;
-        maxBlock_ = std::clamp(maximumExpectedSamplesPerBlock, 1, Engine::kMaxBlock);
-        channels_ = std::clamp(std::max(getTotalNumInputChannels(), getTotalNumOutputChannels()), 1, Engine::kMaxChannels);
-        prepareEngine();
+        engine_->set_offline(isNonRealtime());
+        engine_->prepare(sampleRate, std::clamp(maximumExpectedSamplesPerBlock, 1, Engine::kMaxBlock),
+                         std::clamp(std::max(getTotalNumInputChannels(), getTotalNumOutputChannels()), 1,
+                                    Engine::kMaxChannels));
+        bridge_.pushTo(engine_->params());
+        engine_->reset();  // the engine's smoothing starts at the current parameter values
         latency = engine_->latency_samples();
+    } catch (const std::exception& e) {
+        // Unplayable here (a sample rate the model cannot convert to): silence, and the reason in the editor.
+        setMessage(juce::String("Cannot play at ") + juce::String(sampleRate, 0) + " Hz: " + e.what(), true);
     }
     setLatencySamples(latency);
 }
 
 void TonemorphProcessor::setNonRealtime(bool isNonRealtime) noexcept {
-    const bool changed = isNonRealtime != this->isNonRealtime();
+    // JUCE calls this from inside the audio callback: a flag, nothing more.
     juce::AudioProcessor::setNonRealtime(isNonRealtime);
-    if (!changed) return;
-    try {
-        std::lock_guard<std::mutex> lock(engineMutex_);
-        prepareEngine();
-    } catch (const std::exception& e) {
-        setMessage(juce::String("Could not switch the render mode: ") + e.what(), true);
-    }
+    engine_->set_offline(isNonRealtime);
 }
 
 void TonemorphProcessor::reset() {
-    std::lock_guard<std::mutex> lock(engineMutex_);
-    if (engine_ && engine_->prepared()) engine_->reset();
+    // Hosts may call this on the audio thread (VST3 setProcessing): the engine's reset allocates nothing and
+    // takes no lock.
+    if (engine_->prepared()) engine_->reset();
 }
 
 void TonemorphProcessor::processBlock(juce::AudioBuffer<float>& buffer, juce::MidiBuffer& midi) {
@@ -121,36 +112,66 @@ void TonemorphProcessor::processBlockBypassed(juce::AudioBuffer<float>& buffer, 
     render(buffer, midi, true);
 }
 
-void TonemorphProcessor::render(juce::AudioBuffer<float>& buffer, juce::MidiBuffer& midi, bool bypassed) {
+void TonemorphProcessor::render(juce::AudioBuffer<float>& buffer, juce::MidiBuffer& midi, bool bypassed) noexcept {
     juce::ScopedNoDenormals noDenormals;
     const int n = buffer.getNumSamples();
     const int channels = buffer.getNumChannels();
     const int inputs = kSynth ? 0 : std::min(getTotalNumInputChannels(), channels);
     for (int c = inputs; c < channels; ++c) buffer.clear(c, 0, n);
     if (n == 0 || channels == 0) return;
+    if (!engine_->prepared()) {  // prepareToPlay refused this configuration: say nothing, play nothing
+        buffer.clear();
+        return;
+    }
 
-    // Offline: the model a state restore asked for is in place before any audio is rendered.
-    if (isNonRealtime() && loader_.busy()) loader_.waitUntilIdle();
+    // Offline, the model a state restore asked for is in place before any audio is rendered, if it comes
+    // within kOfflineWaitSeconds; a loader that took longer is not waited for again until it is done (no
+    // lock: the flag is an atomic, and offline the thread may sleep).
+    if (!loader_.busy()) loadWaitSpent_.store(false, std::memory_order_relaxed);
+    if (isNonRealtime() && !loadWaitSpent_.load(std::memory_order_relaxed)) {
+        for (int i = 0; loader_.busy() && i < static_cast<int>(kOfflineWaitSeconds * 1000); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        loadWaitSpent_.store(loader_.busy(), std::memory_order_relaxed);
+    }
 
     if (!kSynth) raisePeak(inputPeak_, finitePeak(buffer, inputs, n));
-
-    int count = 0;
-    for (const auto meta : midi) {
-        if (count == kMaxMidiEvents) break;
-        if (meta.numBytes < 1 || meta.numBytes > 3) continue;  // sysex and meta events: not for the voice
-        MidiEvent& e = events_[static_cast<std::size_t>(count++)];
-        e.offset = std::clamp(meta.samplePosition, 0, n - 1);
-        std::fill(std::begin(e.data), std::end(e.data), std::uint8_t{0});
-        std::copy(meta.data, meta.data + meta.numBytes, e.data);
-    }
 
     bridge_.pushTo(engine_->params());
     if (bypassed) {  // the delayed input at unity gain
         engine_->params().set(Param::DryWet, 0.0f);
         engine_->params().set(Param::OutputGainDb, 0.0f);
     }
-    engine_->process(buffer.getArrayOfReadPointers(), buffer.getArrayOfWritePointers(), channels, n, events_.data(),
-                     count);
+    // MIDI goes to the engine in runs of at most kMaxMidiEvents: a block with more is processed in pieces,
+    // cut at the sample of the first event that did not fit, so no event (no note-off) is ever dropped.
+    auto* const* in = buffer.getArrayOfReadPointers();
+    auto* const* out = buffer.getArrayOfWritePointers();
+    std::array<const float*, Engine::kMaxChannels> inPieces{};
+    std::array<float*, Engine::kMaxChannels> outPieces{};
+    const int usable = std::min(channels, Engine::kMaxChannels);
+    auto it = midi.cbegin();
+    int start = 0;
+    while (start < n) {
+        int count = 0, end = n;
+        for (; it != midi.cend(); ++it) {
+            const auto meta = *it;
+            if (meta.numBytes < 1 || meta.numBytes > 3) continue;  // sysex and meta events: not for the voice
+            const int at = std::clamp(meta.samplePosition, start, n - 1);
+            if (count == kMaxMidiEvents) {  // the run ends here; more than that on one sample move on by one
+                end = std::max(at, start + 1);
+                break;
+            }
+            MidiEvent& e = events_[static_cast<std::size_t>(count++)];
+            e.offset = at - start;
+            std::fill(std::begin(e.data), std::end(e.data), std::uint8_t{0});
+            std::copy(meta.data, meta.data + meta.numBytes, e.data);
+        }
+        for (int c = 0; c < usable; ++c) {
+            inPieces[static_cast<std::size_t>(c)] = in[c] + start;
+            outPieces[static_cast<std::size_t>(c)] = out[c] + start;
+        }
+        engine_->process(inPieces.data(), outPieces.data(), usable, end - start, events_.data(), count);
+        start = end;
+    }
     raisePeak(outputPeak_, finitePeak(buffer, channels, n));
 }
 
@@ -161,46 +182,86 @@ void TonemorphProcessor::getStateInformation(juce::MemoryBlock& destData) {
     {
         std::lock_guard<std::mutex> lock(statusMutex_);
         state.setProperty(kModelPath, requestedFile_.getFullPathName(), nullptr);
-        state.setProperty(kModelName, requestedFile_.getFileNameWithoutExtension(), nullptr);
+        state.setProperty(kModelName, requestedName_.isNotEmpty() ? requestedName_ : requestedFile_.getFileNameWithoutExtension(),
+                          nullptr);
     }
     if (auto xml = state.createXml()) copyXmlToBinary(*xml, destData);
 }
 
+// JUCE's XML parser recurses once per level of nesting: a hostile state 30,000 levels deep would overflow the
+// host's stack. Ours is two levels deep; anything past kMaxXmlDepth is refused before JUCE sees it.
+bool TonemorphProcessor::shallowXml(const void* data, int sizeInBytes) {
+    const auto* bytes = static_cast<const char*>(data);
+    int depth = 0;
+    for (int i = 0; i + 1 < sizeInBytes; ++i) {
+        if (bytes[i] != '<') continue;
+        const char next = bytes[i + 1];
+        if (next == '/') {
+            --depth;
+        } else if (next != '?' && next != '!') {
+            int j = i + 1;
+            while (j < sizeInBytes && bytes[j] != '>') ++j;
+            if (j < sizeInBytes && bytes[j - 1] != '/' && ++depth > kMaxXmlDepth) return false;
+        }
+    }
+    return true;
+}
+
 void TonemorphProcessor::setStateInformation(const void* data, int sizeInBytes) {
-    const auto xml = getXmlFromBinary(data, sizeInBytes);
-    if (xml == nullptr || !xml->hasTagName(kStateType.toString())) {
+    const auto xml = data != nullptr && sizeInBytes > 0 && shallowXml(data, sizeInBytes)
+                         ? getXmlFromBinary(data, sizeInBytes)
+                         : nullptr;
+    if (xml == nullptr || xml->getTagName() != kStateType.toString()) {
         setMessage("The saved state is not a tonemorph state; kept the current settings.", true);
         return;
     }
-    const auto state = juce::ValueTree::fromXml(*xml);
-    parameters_.replaceState(state);
+    const auto saved = juce::ValueTree::fromXml(*xml);
+    parameters_.replaceState(sanitisedState(saved));
 
-    const juce::String path = state.getProperty(kModelPath).toString();
-    const juce::String name = state.getProperty(kModelName).toString();
-    const juce::File file = juce::File::isAbsolutePath(path) ? juce::File(path) : juce::File();
-    if (file.existsAsFile()) {
-        requestModel(file, "Loading " + file.getFileNameWithoutExtension() + "...", false);
-        return;
-    }
-    std::optional<ModelEntry> byName, fallback;
+    // No file is touched here (this may be the host's message thread, and the file may sit on a mount that
+    // hangs): the loader checks the path, then a model of the same name, then the default.
+    ModelLoader::Request request;
+    request.savedPath = printable(saved.getProperty(kModelPath).toString(), kMaxPathLength);
+    request.name = juce::File::createLegalFileName(printable(saved.getProperty(kModelName).toString(), 200));
+    if (request.savedPath.isEmpty() && request.name.isEmpty()) return;  // a state saved with no model: keep what plays
+    if (juce::File::isAbsolutePath(request.savedPath)) request.file = juce::File(request.savedPath);
     {
-        std::lock_guard<std::mutex> lock(statusMutex_);
-        library_.refresh();
-        if (name.isNotEmpty()) byName = library_.findByName(name);
-        fallback = library_.defaultModel();
+        std::lock_guard<std::mutex> lock(engineMutex_);
+        request.fallbackToDefault = model_ == nullptr;  // a fresh instance plays something; a playing one keeps playing
     }
-    const juce::String wanted = name.isNotEmpty() ? "'" + name + "'" : juce::String("The saved model");
-    const juce::String where = path.isNotEmpty() ? " (" + path + " is missing)" : juce::String();
-    if (byName)
-        requestModel(byName->file, wanted + where + ": using the installed model of that name, " +
-                                       byName->file.getFullPathName(), false);
-    else if (path.isEmpty() && name.isEmpty())
-        return;  // a state saved with no model: keep what plays
-    else if (fallback)
-        requestModel(fallback->file, wanted + " was not found" + where + "; using the default model '" + fallback->name + "'.",
-                     true);
-    else
-        setMessage(wanted + " was not found" + where + ", and no model is installed.", true);
+    const juce::String shown = request.name.isNotEmpty() ? request.name : request.file.getFileNameWithoutExtension();
+    requestModel(request, "Loading " + shown + "...");
+}
+
+// A saved state rebuilt from what it holds that makes sense: one PARAM per parameter of this plugin, each a
+// finite number within its range (a missing, repeated-later, non-numeric or infinite value takes the
+// default); nothing else.
+juce::ValueTree TonemorphProcessor::sanitisedState(const juce::ValueTree& saved) {
+    juce::ValueTree state(kStateType);
+    for (std::size_t i = 0; i < kParamCount; ++i) {
+        if (!isExposed(static_cast<Param>(i), kSynth)) continue;
+        const ParamSpec& spec = kParamSpecs[i];
+        double v = spec.default_value;
+        const juce::ValueTree param = saved.getChildWithProperty("id", juce::String(spec.name));
+        if (param.isValid() && param.hasType("PARAM")) {
+            const juce::String text = param.getProperty("value").toString().trim();
+            const double parsed = text.getDoubleValue();
+            if (text.isNotEmpty() && text.containsOnly("0123456789+-.eE") && std::isfinite(parsed)) v = parsed;
+        }
+        juce::ValueTree child("PARAM");
+        child.setProperty("id", spec.name, nullptr);
+        child.setProperty("value", std::clamp(v, static_cast<double>(spec.min), static_cast<double>(spec.max)), nullptr);
+        state.appendChild(child, nullptr);
+    }
+    return state;
+}
+
+// Text from a saved state, as something XML can carry back: no control characters, at most max_length long.
+juce::String TonemorphProcessor::printable(const juce::String& text, int max_length) {
+    juce::String out;
+    for (auto c : text.substring(0, max_length))
+        if (c >= 0x20 && c != 0x7F && !(c >= 0xD800 && c <= 0xDFFF) && c != 0xFFFE && c != 0xFFFF) out += juce::String::charToString(c);
+    return out;
 }
 
 std::vector<ModelEntry> TonemorphProcessor::refreshModels() {
@@ -215,59 +276,53 @@ std::vector<ModelEntry> TonemorphProcessor::models() const {
 }
 
 void TonemorphProcessor::loadModel(const juce::File& file) {
-    requestModel(file, "Loading " + file.getFileNameWithoutExtension() + "...", false);
+    ModelLoader::Request request;
+    request.file = file;
+    requestModel(request, "Loading " + file.getFileNameWithoutExtension() + "...");
 }
 
-void TonemorphProcessor::requestModel(const juce::File& file, const juce::String& message, bool isError) {
+void TonemorphProcessor::requestModel(const ModelLoader::Request& request, const juce::String& message) {
     {
         std::lock_guard<std::mutex> lock(statusMutex_);
-        requestedFile_ = file;
+        requestedFile_ = request.file;
+        requestedName_ = request.name;
         message_ = message;
-        messageIsError_ = isError;
+        messageIsError_ = false;
     }
-    loader_.request(file);
+    loader_.request(request);
 }
 
 void TonemorphProcessor::onModelLoaded(const ModelLoader::Result& result) {
-    if (!result.model) {
-        juce::File playing;
-        {
+    juce::String message = result.message;
+    if (result.model) {
+        try {
             std::lock_guard<std::mutex> lock(engineMutex_);
-            playing = modelFile_;
+            engine_->set_model(result.model);
+            model_ = result.model;
+            modelFile_ = result.file;
+            const auto& info = result.model->info();
+            tailSeconds_.store(static_cast<double>(info.reverb_ir.size()) / info.sample_rate);
+        } catch (const std::exception& e) {
+            message = "Could not start " + result.file.getFileName() + ": " + e.what();
         }
-        std::optional<ModelEntry> fallback;
-        {
-            std::lock_guard<std::mutex> lock(statusMutex_);
-            if (requestedFile_ == result.file) requestedFile_ = playing;
-            message_ = "Could not load " + result.file.getFileName() + ": " + result.error +
-                       (playing != juce::File() ? "\nStill playing " + playing.getFileNameWithoutExtension() + "."
-                                                : juce::String());
-            messageIsError_ = true;
-            if (playing == juce::File()) fallback = library_.defaultModel();
-        }
-        // Nothing plays yet (a fresh instance restored with a broken file): fall back to the default.
-        if (fallback && fallback->file != result.file) {
-            std::lock_guard<std::mutex> lock(statusMutex_);
-            requestedFile_ = fallback->file;
-            message_ += "\nUsing the default model '" + fallback->name + "'.";
-            loader_.request(fallback->file);
-        }
-        return;
     }
-    try {
+    juce::File playing;
+    {
         std::lock_guard<std::mutex> lock(engineMutex_);
-        engine_->set_model(result.model);
-        model_ = result.model;
-        modelFile_ = result.file;
-        const auto& info = result.model->info();
-        tailSeconds_.store(static_cast<double>(info.reverb_ir.size()) / info.sample_rate);
-    } catch (const std::exception& e) {
-        setMessage("Could not start " + result.file.getFileName() + ": " + e.what(), true);
-        return;
+        playing = modelFile_;
     }
     std::lock_guard<std::mutex> lock(statusMutex_);
-    if (!messageIsError_ || requestedFile_ != result.file)
-        message_ = "Playing " + result.file.getFileNameWithoutExtension() + " (" + result.file.getFullPathName() + ")";
+    // The state names what plays; a request that failed leaves the state naming the model still playing.
+    if (result.model && playing == result.file) {
+        requestedFile_ = result.file;
+        requestedName_ = result.file.getFileNameWithoutExtension();
+    } else if (!result.model && requestedFile_ == result.request.file) {
+        requestedFile_ = playing;
+        requestedName_ = playing.getFileNameWithoutExtension();
+    }
+    if (!result.model && playing != juce::File()) message += "\nStill playing " + playing.getFileNameWithoutExtension() + ".";
+    message_ = message;
+    messageIsError_ = result.isError || playing != result.file;
 }
 
 void TonemorphProcessor::setMessage(const juce::String& message, bool isError) {

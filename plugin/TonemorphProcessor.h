@@ -21,7 +21,10 @@ namespace tonemorph::plugin {
 class TonemorphProcessor final : public juce::AudioProcessor, private juce::Timer {
 public:
     static constexpr bool kSynth = TONEMORPH_SYNTH != 0;
-    static constexpr int kMaxMidiEvents = 1024;  // per block; later ones in a block are dropped
+    static constexpr int kMaxMidiEvents = 1024;      // per engine call; a block with more is processed in pieces
+    static constexpr double kPrepareWaitSeconds = 3.0;  // prepareToPlay waits this long for a model to load
+    static constexpr double kOfflineWaitSeconds = 3.0;  // an offline render waits this long, once per load
+    static constexpr int kMaxXmlDepth = 16;             // a saved state nested deeper is refused
 
     TonemorphProcessor();
     ~TonemorphProcessor() override;
@@ -82,23 +85,23 @@ public:
 
 private:
     static BusesProperties buses();
-    void render(juce::AudioBuffer<float>& buffer, juce::MidiBuffer& midi, bool bypassed);
+    void render(juce::AudioBuffer<float>& buffer, juce::MidiBuffer& midi, bool bypassed) noexcept;
     void onModelLoaded(const ModelLoader::Result& result);  // loader thread
-    void requestModel(const juce::File& file, const juce::String& message, bool isError);
-    void prepareEngine();  // engineMutex_ held
+    void requestModel(const ModelLoader::Request& request, const juce::String& message);
+    static juce::ValueTree sanitisedState(const juce::ValueTree& saved);
+    static bool shallowXml(const void* data, int sizeInBytes);
+    static juce::String printable(const juce::String& text, int max_length);
     void setMessage(const juce::String& message, bool isError);
     void timerCallback() override;
 
     juce::AudioProcessorValueTreeState parameters_;
     ParameterBridge bridge_;
 
-    // Guards engine_ (its replacement, prepare, set_model) against the loader and editor threads.
-    // The audio thread never takes it: hosts do not run processBlock during prepareToPlay.
+    // Guards the engine's control side (prepare, set_model) and model_/modelFile_ against the loader and
+    // editor threads. The audio thread never takes it: hosts do not run processBlock during prepareToPlay,
+    // and reset, setNonRealtime and processBlock only touch the engine's lock-free side.
     mutable std::mutex engineMutex_;
-    std::unique_ptr<Engine> engine_;
-    bool engineRealtime_ = true;
-    double sampleRate_ = 0.0;
-    int maxBlock_ = 0, channels_ = 0;
+    const std::unique_ptr<Engine> engine_;
     std::shared_ptr<const Model> model_;  // the model playing
     juce::File modelFile_;
 
@@ -106,10 +109,12 @@ private:
     mutable std::mutex statusMutex_;
     ModelLibrary library_;
     juce::File requestedFile_;  // what the state names: the latest request, or the model playing
+    juce::String requestedName_;
     juce::String message_;
     bool messageIsError_ = false;
 
     std::atomic<double> tailSeconds_{0.0};
+    std::atomic<bool> loadWaitSpent_{false};  // the wait for the loader ran out; not waited for again until idle
     std::atomic<float> inputPeak_{0.0f}, outputPeak_{0.0f};
     std::array<MidiEvent, kMaxMidiEvents> events_{};
 

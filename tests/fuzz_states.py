@@ -434,12 +434,15 @@ def _problems(inner: ET.Element, expected_ids: set[str], hostile: dict[str, str]
             )
     model = inner.get("model", "")
     stuck = Path(hostile["stuck"]).parent if hostile.get("stuck_is_fuse") else None
-    kept = [name for name, path in hostile.items() if path and model == path and name != "valid"]
-    if "\0" in model or kept or (stuck and model.startswith(str(stuck))):
+    # A model on the folder that never answers is still loading when the state is read back: the state keeps
+    # naming what was asked for (it loads when the folder answers), and the plugin plays on meanwhile.
+    pending = bool(stuck) and model.startswith(str(stuck))
+    kept = [name for name, path in hostile.items() if path and model == path and name not in ("valid", "stuck")]
+    if "\0" in model or kept:
         problems["the model kept at a hostile path"] = kept or [model[:60]]
-    elif model and not os.path.isfile(model):
+    elif model and not pending and not os.path.isfile(model):
         problems["the model not a file"] = [model[:60]]
-    if inner.get("modelName", "") != (Path(model).stem if model else ""):
+    if not pending and inner.get("modelName", "") != (Path(model).stem if model else ""):
         problems["modelName is not the model's"] = [repr(inner.get("modelName", ""))[:40], Path(model).stem]
     return problems
 
