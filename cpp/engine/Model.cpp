@@ -85,11 +85,12 @@ Model::~Model() = default;
 std::shared_ptr<const Model> Model::load(const std::string& path) {
     namespace fs = std::filesystem;
     std::error_code size_error, time_error, path_error;
-    const auto size = fs::file_size(path, size_error);
-    const auto modified = fs::last_write_time(path, time_error);
-    const fs::path canonical = fs::weakly_canonical(path, path_error);
+    const fs::path file = fs::u8path(path);  // paths are UTF-8 (Windows spells them in UTF-16)
+    const auto size = fs::file_size(file, size_error);
+    const auto modified = fs::last_write_time(file, time_error);
+    const fs::path canonical = fs::weakly_canonical(file, path_error);
     if (size_error || time_error || path_error) return open(path);  // open() says what is wrong
-    const std::string key = canonical.string() + '\n' + std::to_string(size) + '\n' +
+    const std::string key = canonical.u8string() + '\n' + std::to_string(size) + '\n' +
                             std::to_string(modified.time_since_epoch().count());
 
     static std::mutex mutex;
@@ -112,7 +113,7 @@ std::shared_ptr<const Model> Model::load(const std::string& path) {
 
 std::shared_ptr<const Model> Model::open(const std::string& path) {
     {
-        std::ifstream file(path, std::ios::binary | std::ios::ate);
+        std::ifstream file(std::filesystem::u8path(path), std::ios::binary | std::ios::ate);
         if (!file) fail(path, "the file does not exist or cannot be read");
         if (file.tellg() == 0) fail(path, "the file is empty");
     }
@@ -120,6 +121,7 @@ std::shared_ptr<const Model> Model::open(const std::string& path) {
     ModelInfo& info = model->info_;
     info.path = path;
 
+    require_ort();
     Ort::SessionOptions options;
     options.SetIntraOpNumThreads(1);
     options.SetInterOpNumThreads(1);
