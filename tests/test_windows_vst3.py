@@ -370,6 +370,22 @@ def test_effect_state_round_trips(effect_runs, guitar):
     assert scored > 100 and error < 25.0
 
 
+def test_effect_plays_from_a_folder_with_a_non_ascii_name(windows_build, wine, guitar, tmp_path):
+    """A user folder named "Jürgen" or "テスト": paths reach ONNX Runtime and the file system as UTF-16."""
+    bundle = tmp_path / "Jürgen テスト" / "tonemorph.vst3"
+    shutil.copytree(vst3("tonemorph"), bundle)
+    x = write_wav(tmp_path / "guitar.wav", guitar.audio[: 2 * SR])
+    render = {"block": 512, "sample_rate": SR, "length": 2 * SR, "input": x, "output": tmp_path / "out.wav"}
+    report = wine.host(
+        {"plugin": module(bundle), "renders": [{**render, "state_out": tmp_path / "s.state"}]}, tmp_path
+    )
+    assert report["renders"][0]["latency"] == linux_latency(512)
+    assert np.sqrt(np.mean(read_wav(tmp_path / "out.wav") ** 2)) > 1e-3
+    assert host.plugin_state((tmp_path / "s.state").read_bytes()).get("model") == winpath(
+        bundle / "Contents" / "Resources" / "models" / f"{MODEL}.onnx"
+    )
+
+
 # --- the Synth -------------------------------------------------------------------------------------------------
 
 PHRASE = (55, 60, 64, 67, 72, 76)  # G3 to E5, in the trumpet's range
