@@ -281,6 +281,11 @@ std::shared_ptr<const Model> load_cached(const std::string& path, WeightFormat w
 }
 
 std::unique_ptr<Ort::Session> make_session(const std::string& path) {
+    try {
+        require_ort();  // before any Ort:: object: on Windows this is where the library is found
+    } catch (const OrtUnavailable& e) {
+        fail(path, std::string("its graph needs ONNX Runtime, which cannot be used here: ") + e.what());
+    }
     Ort::SessionOptions options;
     options.SetIntraOpNumThreads(1);
     options.SetInterOpNumThreads(1);
@@ -400,6 +405,7 @@ Decoder::Decoder(std::shared_ptr<const Model> model, Runner runner) : model_(std
     distribution_.assign(static_cast<std::size_t>(info.n_harmonics), 0.0f);
     noise_.assign(static_cast<std::size_t>(info.n_noise_bands), 0.0f);
 
+    model_->session();  // opened here, on a control thread (and ONNX Runtime found, before any Ort:: object)
     memory_ = std::make_unique<Ort::MemoryInfo>(Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault));
     run_options_ = std::make_unique<Ort::RunOptions>();
     const std::int64_t frame_shape[] = {1, 1, 1};
@@ -408,7 +414,6 @@ Decoder::Decoder(std::shared_ptr<const Model> model, Runner runner) : model_(std
     auto tensor = [&](std::vector<float>& data, const std::int64_t* shape, std::size_t rank) {
         return Ort::Value::CreateTensor<float>(*memory_, data.data(), data.size(), shape, rank);
     };
-    model_->session();  // opened here, on a control thread
     inputs_.push_back(tensor(f0_, frame_shape, 3));
     inputs_.push_back(tensor(loudness_, frame_shape, 3));
     inputs_.push_back(tensor(state_in_, info.state_shape.data(), 3));
