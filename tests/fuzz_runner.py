@@ -210,7 +210,10 @@ class _Worker:
         """Kill it; returns how it ended and the end of what it printed to stderr during the current case."""
         if self.proc.poll() is None:
             self.proc.kill()
-        code = self.proc.wait()
+        try:
+            code = self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # stuck in the kernel (a dead mount): left behind, the run goes on
+            return "could not be killed within 30 s"
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 stream.close()

@@ -437,7 +437,9 @@ def _problems(inner: ET.Element, expected_ids: set[str], hostile: dict[str, str]
     # A model on the folder that never answers is still loading when the state is read back: the state keeps
     # naming what was asked for (it loads when the folder answers), and the plugin plays on meanwhile.
     pending = bool(stuck) and model.startswith(str(stuck))
-    kept = [name for name, path in hostile.items() if path and model == path and name not in ("valid", "stuck")]
+    kept = [
+        name for name, path in hostile.items() if path and model == path and name not in ("valid", "stuck")
+    ]
     if "\0" in model or kept:
         problems["the model kept at a hostile path"] = kept or [model[:60]]
     elif model and not pending and not os.path.isfile(model):
@@ -450,6 +452,9 @@ def _problems(inner: ET.Element, expected_ids: set[str], hostile: dict[str, str]
 def target(config: dict) -> tuple[Callable[[int], Case], Callable[[Case], tuple[str, str]]]:
     """For tests/fuzz_runner.py: config has "seed", "hostile" (hostile_files), "models" (a model folder)."""
     os.environ["TONEMORPH_MODELS"] = config["models"]
+    # No X server: without DISPLAY, JUCE would open :0 where a machine may run one (that of another test,
+    # whose end would then end this worker).
+    os.environ["DISPLAY"] = ":65535"
     sys.path.insert(0, str(fuzz_runner.TESTS_DIR))
     import pedalboard
     import plugin_host as host
