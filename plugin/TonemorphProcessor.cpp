@@ -238,19 +238,20 @@ void TonemorphProcessor::setStateInformation(const void* data, int sizeInBytes) 
 // default); nothing else.
 juce::ValueTree TonemorphProcessor::sanitisedState(const juce::ValueTree& saved) {
     juce::ValueTree state(kStateType);
-    for (std::size_t i = 0; i < kParamCount; ++i) {
-        if (!isExposed(static_cast<Param>(i), kSynth)) continue;
-        const ParamSpec& spec = kParamSpecs[i];
-        double v = spec.default_value;
-        const juce::ValueTree param = saved.getChildWithProperty("id", juce::String(spec.name));
+    for (const auto& current : parameters_.copyState()) {  // this plugin's PARAMs, in the order it keeps them
+        const juce::String id = current.getProperty("id").toString();
+        const auto spec = std::find_if(kParamSpecs.begin(), kParamSpecs.end(), [&](const ParamSpec& p) { return id == p.name; });
+        if (!current.hasType("PARAM") || spec == kParamSpecs.end()) continue;
+        double v = spec->default_value;
+        const juce::ValueTree param = saved.getChildWithProperty("id", id);
         if (param.isValid() && param.hasType("PARAM")) {
             const juce::String text = param.getProperty("value").toString().trim();
             const double parsed = text.getDoubleValue();
             if (text.isNotEmpty() && text.containsOnly("0123456789+-.eE") && std::isfinite(parsed)) v = parsed;
         }
         juce::ValueTree child("PARAM");
-        child.setProperty("id", spec.name, nullptr);
-        child.setProperty("value", std::clamp(v, static_cast<double>(spec.min), static_cast<double>(spec.max)), nullptr);
+        child.setProperty("id", id, nullptr);
+        child.setProperty("value", std::clamp(v, static_cast<double>(spec->min), static_cast<double>(spec->max)), nullptr);
         state.appendChild(child, nullptr);
     }
     return state;

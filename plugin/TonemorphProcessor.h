@@ -88,7 +88,7 @@ private:
     void render(juce::AudioBuffer<float>& buffer, juce::MidiBuffer& midi, bool bypassed) noexcept;
     void onModelLoaded(const ModelLoader::Result& result);  // loader thread
     void requestModel(const ModelLoader::Request& request, const juce::String& message);
-    static juce::ValueTree sanitisedState(const juce::ValueTree& saved);
+    juce::ValueTree sanitisedState(const juce::ValueTree& saved);
     static bool shallowXml(const void* data, int sizeInBytes);
     static juce::String printable(const juce::String& text, int max_length);
     void setMessage(const juce::String& message, bool isError);

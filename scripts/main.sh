@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 mkdir -p out
-.venv/bin/tonemorph render examples/guitar.wav out/guitar-as-trumpet.wav --model trumpet
+.venv/bin/tonemorph render examples/guitar.wav out/guitar-as-trumpet.wav --model trumpet --overwrite
 echo
 echo "Listen:  $(pwd)/out/guitar-as-trumpet.wav"
 echo "Plugins (copy to ~/.vst3 and ~/.lv2 with '.venv/bin/tonemorph plugin install'):"

@@ -20,7 +20,9 @@ apt_packages=(build-essential cmake ninja-build pkg-config python3-venv python3-
   libxcomposite-dev libxcursor-dev libxext-dev libxinerama-dev libxrandr-dev libxrender-dev libgl-dev
   # the plugin tests: LV2 tools (lv2ls/lv2info/lv2apply, lv2_validate + sord_validate), an X server for the
   # editor and the standalone app, and tools to find and photograph its window
-  lilv-utils lv2-dev sordi xvfb xauth xdotool x11-utils imagemagick)
+  lilv-utils lv2-dev sordi xvfb xauth xdotool x11-utils imagemagick
+  # a DAW that renders both plugins headless by export and by bounce (tests/test_plugin_ardour.py)
+  ardour)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

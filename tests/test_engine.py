@@ -154,9 +154,12 @@ def test_latency_reported_is_the_wet_paths_delay(tone_model_path, sr):
         start = 4800 * sr // 24000 + round(phase * sr / 24000)
         engine = make_engine(tone_model_path, sr, 128, midi_mode=1, attack_ms=0, noise_gain=0, glide_ms=0)
         n, out = start + sr // 20, []
+        # A faint input keeps the engine from treating the note as the start of a new stream (which lines the
+        # frames up with it: test_a_sound_after_silence_starts_a_stream_of_its_own).
+        awake = np.full(128, 1e-7, np.float32)
         for i in range(0, n, 128):
             events = [(start - i, [0x90, 69, 100])] if i <= start < i + 128 else []
-            out.append(engine.process(np.zeros(min(128, n - i), np.float32), events))
+            out.append(engine.process(awake[: min(128, n - i)], events))
         y = np.concatenate(out)
         delays.append(int(np.argmax(np.abs(y) > 1e-3 * np.abs(y).max())) - start)
     latency = engine.latency_samples()
@@ -180,6 +183,33 @@ def test_latency_matches_measured_onset(tone_model_path):
     hop = 96 * sr // 24000
     wet_onset = np.argmax(np.abs(wet) > 0.01)
     assert onset + latency <= wet_onset <= onset + latency + 3 * hop + 0.021 * sr  # loudness window: 21 ms
+
+
+@pytest.mark.parametrize("midi", [False, True])
+def test_a_sound_after_silence_starts_a_stream_of_its_own(midi):
+    """After a quarter second of digital silence in and out (once the reverb has died away), the signal path
+    starts afresh at the next sound: what a phrase gives no longer depends on what the engine played, nor on how
+    much silence, before it (a DAW's bounce and its export run the plugin through different material first)."""
+    sr, block = 48000, 512
+    phrase = tone(sr, 0.8, 262.0)
+    before = tone(sr, 0.5, 390.0, amp=0.5)
+    outputs = []
+    for history, silence in ((np.zeros(0, np.float32), 30000), (before, 72345), (before, 100001)):
+        engine = make_engine("trumpet", sr, block, midi_mode=int(midi))  # quiet in silence (-115 dBFS)
+        x = np.concatenate([history, np.zeros(silence, np.float32), np.zeros_like(phrase) if midi else phrase])
+        events, start = [], len(history) + silence
+        if midi:  # the history is a MIDI note too, and the phrase a note of its own
+            events = [(0, [0x90, 67, 100]), (len(history) // 2, [0x80, 67, 0])] if len(history) else []
+            events += [(start, [0x90, 60, 100]), (start + len(phrase) // 2, [0x80, 60, 0])]
+        out = []
+        for i in range(0, len(x), block):
+            mine = [(t - i, m) for t, m in events if i <= t < i + block]
+            out.append(engine.process(x[i : i + block], mine))
+        outputs.append(np.concatenate(out)[start : start + len(phrase)])
+        assert engine.status["restarts"] >= 1
+    assert np.abs(outputs[0]).max() > 0.01
+    for other in outputs[1:]:
+        np.testing.assert_allclose(other, outputs[0], rtol=0, atol=1e-5)
 
 
 def test_native_decoding_is_the_same_live_and_offline(random_model_path):

@@ -20,7 +20,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 import torch
 from tonemorph.engine import Engine, load_model
@@ -28,7 +27,6 @@ from tonemorph.engine import _core as core
 from tonemorph.training.export import export_onnx
 from tonemorph.training.models import Decoder
 from tonemorph.training.train import load_checkpoint, model_from_checkpoint
-
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 FRAME_RATE = 250  # the shipped models: 24 kHz, hop 96
@@ -113,9 +111,9 @@ def test_int8_native_stays_within_its_stated_tolerance(long_run):
 # Decoders of other shapes than the shipped ones, through the real exporter: what the runner must plan
 # (a 2- and 3-layer GRU slices its state; one MLP layer; small sizes).
 VARIANTS = {
-    "two_layer_gru": dict(hidden=48, gru_layers=2, mlp_layers=1),
-    "three_layer_gru": dict(hidden=16, gru_layers=3, mlp_layers=2, n_harmonics=20, n_noise_bands=17),
-    "wide": dict(hidden=96, gru_layers=1, mlp_layers=3, n_harmonics=100, n_noise_bands=129),
+    "two_layer_gru": {"hidden": 48, "gru_layers": 2, "mlp_layers": 1},
+    "three_layer_gru": {"hidden": 16, "gru_layers": 3, "mlp_layers": 2, "n_harmonics": 20, "n_noise_bands": 17},
+    "wide": {"hidden": 96, "gru_layers": 1, "mlp_layers": 3, "n_harmonics": 100, "n_noise_bands": 129},
 }
 
 

@@ -14,6 +14,8 @@ constexpr double kSmoothSeconds = 0.01;    // one-pole smoothing of gain and dry
 constexpr float kInputLimit = 8.0f;        // +18 dBFS: anything beyond is treated as broken input
 constexpr float kOutputLimit = 1.99526f;   // +6 dBFS, the most the engine ever emits
 constexpr int kMaxDryDelay = 4 * Engine::kMaxBlock + 16384;
+constexpr double kRestartSilenceSeconds = 0.25;  // silence in and out this long: the next sound starts afresh
+constexpr float kQuietWet = 3e-5f;  // -90 dBFS: the instrument has stopped sounding (its noise floor in silence: -115)
 constexpr double kPaceLeadSeconds = 0.25;           // audio this far ahead of the clock: faster than real time
 constexpr std::int64_t kPaceGapNs = 1'000'000'000;  // a pause this long between calls starts a new measure
 
@@ -76,6 +78,7 @@ void Engine::prepare(double sample_rate, int max_block, int channels) {
     wet_next_.assign(static_cast<std::size_t>(max_block), 0.0f);
     dry_.assign(static_cast<std::size_t>(channels), std::vector<float>(kMaxDryDelay, 0.0f));
     smooth_coeff_ = static_cast<float>(1.0 - std::exp(-1.0 / (kSmoothSeconds * sample_rate)));
+    restart_after_ = std::max(1, static_cast<int>(kRestartSilenceSeconds * sample_rate));
     fade_len_ = static_cast<int>(kFadeSeconds * sample_rate);
     if (model_) {
         current_ = std::make_unique<Pipeline>(model_, sample_rate_, max_block_);
@@ -93,6 +96,7 @@ void Engine::reset() {
     if (next_) next_->reset();
     voice_.reset();
     host_samples_ = 0;
+    quiet_run_ = restart_after_;  // a fresh engine starts its stream at the first sound, like a woken one
     pace_anchor_ns_ = pace_last_ns_ = pace_return_ns_ = 0;
     pace_audio_s_ = pace_last_block_s_ = 0.0;
     for (auto& d : dry_) std::fill(d.begin(), d.end(), 0.0f);
@@ -149,16 +153,47 @@ void Engine::process(const float* const* in, float* const* out, int channels, in
     channels = std::min(channels, channels_);
     take_pending();
     wait_ = offline_.load(std::memory_order_relaxed) || faster_than_real_time(n);
-    // Blocks longer than prepared are split; events follow their offsets.
+    // Blocks longer than prepared are split; events follow their offsets. After a long silence the stream
+    // restarts at its first sound (see restart_if_woken), so a chunk may be split there too.
     int first_event = 0;
-    for (int offset = 0; offset < n; offset += max_block_) {
-        const int len = std::min(max_block_, n - offset);
+    for (int offset = 0; offset < n;) {
+        int len = std::min(max_block_, n - offset);
+        if (quiet_run_ >= restart_after_) len = restart_if_woken(in, channels, offset, len, events, n_events, first_event);
         int last_event = first_event;
         while (last_event < n_events && events[last_event].offset < offset + len) ++last_event;
         process_chunk(in, out, channels, offset, len, events + first_event, last_event - first_event);
         first_event = last_event;
+        offset += len;
     }
     pace_return_ns_ = now_ns();
+}
+
+// A render is a function of its input from the last long silence on: after kRestartSilenceSeconds of digital
+// silence in and (nearly) none out, the signal path starts afresh at the first sample that is not silent or
+// the first MIDI event, so its analysis frames, GRU state, noise and auto-adjust line up with that sound
+// whatever came before. A track's bounce and the session's export then give the same samples although the
+// plugin ran through different material, and different lengths of silence, before each. A live input (a
+// noise floor) is never digitally silent, so playing live never restarts. Returns how much of the chunk
+// [offset, offset + len) to process before the restart (len when nothing wakes it).
+int Engine::restart_if_woken(const float* const* in, int channels, int offset, int len, const MidiEvent* events,
+                             int n_events, int first_event) {
+    int wake = len;
+    if (first_event < n_events && events[first_event].offset < offset + len)
+        wake = std::max(0, events[first_event].offset - offset);
+    for (int i = 0; i < wake; ++i)
+        for (int c = 0; c < channels; ++c) {
+            const float x = in[c][offset + i];
+            if (x != 0.0f && std::isfinite(x)) {
+                wake = i;
+                break;
+            }
+        }
+    if (wake > 0) return wake;  // silence up to the wake (or the whole chunk): process it as it is
+    if (current_) current_->reset();
+    if (next_) next_->reset();
+    quiet_run_ = 0;
+    ++status_.restarts;
+    return len;
 }
 
 void Engine::process_chunk(const float* const* in, float* const* out, int channels, int offset, int n,
@@ -193,6 +228,7 @@ void Engine::process_chunk(const float* const* in, float* const* out, int channe
         start = end;
     }
     for (; e < n_events; ++e) voice_.handle(events[e].data, (host_samples_ + n) / sample_rate_, vs);
+    if (n_events > 0) quiet_run_ = 0;
 
     if (next_) {
         for (int i = 0; i < n; ++i) {
@@ -220,8 +256,10 @@ void Engine::process_chunk(const float* const* in, float* const* out, int channe
         int read = dry_write_ - delay;
         if (read < 0) read += kMaxDryDelay;
         const float wet = wet_[static_cast<std::size_t>(i)];
+        bool quiet = std::fabs(wet) < kQuietWet;
         for (int c = 0; c < channels; ++c) {
             const float x = in[c][offset + i];
+            quiet = quiet && (x == 0.0f || !std::isfinite(x));
             auto& line = dry_[static_cast<std::size_t>(c)];
             line[static_cast<std::size_t>(dry_write_)] = std::isfinite(x) ? std::clamp(x, -kInputLimit, kInputLimit) : 0.0f;
             const float dry = line[static_cast<std::size_t>(read)];
@@ -230,6 +268,7 @@ void Engine::process_chunk(const float* const* in, float* const* out, int channe
             out[c][offset + i] = y;
         }
         dry_write_ = dry_write_ + 1 == kMaxDryDelay ? 0 : dry_write_ + 1;
+        quiet_run_ = quiet ? std::min(quiet_run_ + 1, restart_after_) : 0;
     }
     host_samples_ += n;
 }

@@ -63,6 +63,8 @@ private:
     void collect_garbage();
     MidiVoice::Settings voice_settings(const Parameters::Snapshot& p) const;
     bool faster_than_real_time(int n);
+    int restart_if_woken(const float* const* in, int channels, int offset, int len, const MidiEvent* events,
+                         int n_events, int first_event);
 
     std::atomic<bool> offline_;
     std::atomic<bool> has_current_{false};  // the audio thread has a pipeline (set_model reads it)
@@ -91,6 +93,7 @@ private:
     std::int64_t pace_anchor_ns_ = 0, pace_last_ns_ = 0, pace_return_ns_ = 0;
     double pace_audio_s_ = 0.0, pace_last_block_s_ = 0.0;
     bool wait_ = false;  // this block waits for a worker's late frames
+    int quiet_run_ = 0, restart_after_ = 1;  // samples of silence in and out so far, and how many restart
 };
 
 }  // namespace tonemorph

@@ -36,6 +36,7 @@ struct AnalysisStatus {
     std::atomic<bool> voiced{false};
     std::atomic<std::uint64_t> overruns{0};  // frames the worker delivered too late (controls held)
     std::atomic<std::uint64_t> waits{0};     // frames the audio thread waited for (offline or faster than real time)
+    std::atomic<std::uint64_t> restarts{0};  // times the signal path started afresh after a long silence
 };
 
 class Pipeline final {

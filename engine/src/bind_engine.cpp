@@ -263,6 +263,7 @@ midi: optional [(sample_offset, [status, data1, data2]), ...] for the MIDI mode.
             d["voiced"] = s.voiced.load();
             d["overruns"] = s.overruns.load();
             d["waits"] = s.waits.load();
+            d["restarts"] = s.restarts.load();
             return d;
         });
 }
