@@ -156,3 +156,23 @@ def test_the_worker_path_waits_offline_and_matches_the_native_sound(worker_model
     worker, native = outputs[0][shift:], outputs[1][: len(outputs[0]) - shift]
     assert np.abs(native).max() > 0.01
     assert np.abs(worker - native).max() <= 1e-4
+
+
+@pytest.mark.parametrize("family", ["avx512vnni", "avx512", "avx2", "portable"])
+def test_every_kernel_family_computes_the_same(family, random_model_path):
+    """The kernels this CPU does not pick by itself (older CPUs and other machines run them) against the one it
+    picks: float32 within rounding, int8 the same integers (exactly, but for the float32 outside the products)."""
+    f0, loudness = melody(300, seed=5)
+    best = core.matrix_kernels()
+    outputs = {}
+    try:
+        for name in (best, family):
+            if not core.use_matrix_kernels(name):
+                pytest.skip(f"this CPU has no {name}")
+            outputs[name] = {w: core.Decoder(load_model(MODELS_DIR / "trumpet.onnx", weights=w), "native").run(f0, loudness)
+                             for w in ("float32", "int8")}
+    finally:
+        core.use_matrix_kernels(best)
+    for key in OUTPUTS:
+        assert np.abs(outputs[family]["float32"][key] - outputs[best]["float32"][key]).max() <= 1e-5, key
+        assert np.abs(outputs[family]["int8"][key] - outputs[best]["int8"][key]).max() <= 1e-3, key

@@ -75,6 +75,22 @@ def test_editor_opens_and_closes_while_audio_and_knobs_run(name, tone_model_path
     assert report["peak"] <= host.OUTPUT_LIMIT
 
 
+@pytest.mark.parametrize("name", [host.EFFECT, host.SYNTH])
+def test_process_block_allocates_frees_and_locks_nothing(name, tone_model_path, random_model_path):
+    """plugin/tools/PluginTorture.cpp `realtime`: processBlock (and reset and setNonRealtime, which hosts call on
+    the audio thread) counted for heap allocations, frees and mutex locks over 3000 blocks while another thread
+    moves every parameter, another swaps between two models every 150 ms, and MIDI arrives, now and then 1500
+    events in one block."""
+    result = subprocess.run([str(torture_tool(name)), "realtime", str(tone_model_path), str(random_model_path)],
+                            check=False, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, f"crashed ({result.returncode}):\n{result.stderr[-3000:]}"
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["counting"] and report["blocks"] == 3000 and report["swaps"] >= 10
+    assert all(n >= 1 for n in report["probe"]), report  # the counters see an allocation, a free, a lock here
+    assert (report["allocations"], report["frees"], report["locks"]) == (0, 0, 0), report
+    assert report["bad"] == 0
+
+
 def test_parameters_and_state_change_while_audio_runs(tone_model_path, random_model_path):
     report = run_script(
         """

@@ -10,7 +10,7 @@
 #include "Model.h"
 #include "Parameters.h"
 #include "Pipeline.h"
-#include "readerwriterqueue.h"
+#include "LockFreeQueue.h"
 
 namespace tonemorph {
 

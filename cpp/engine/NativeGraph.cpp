@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <type_traits>
 #include <map>
 #include <numeric>
 #include <set>
@@ -25,6 +27,31 @@ enum class Kind : int {
 
 enum class Op : int { Unary, Binary, Where, Clip, MatMul, LayerNorm, Gather, Scatter, Gru };
 
+// exp(x) in float within 2 ulp (Cephes expf: x = n ln2 + r, |r| <= ln2 / 2, a degree-6 polynomial for e^r,
+// 2^n put into the exponent bits), saturating beyond +-88; branch-free, so the loops over it vectorise where
+// std::exp would be one call per element.
+inline float fast_exp(float x) {
+    x = std::min(std::max(x, -87.0f), 88.0f);
+    const float t = x * 1.44269504088896341f;
+    const int n = static_cast<int>(t + (t >= 0.0f ? 0.5f : -0.5f));
+    const float fn = static_cast<float>(n);
+    const float r = (x - fn * 0.693359375f) + fn * 2.12194440e-4f;  // ln2 in two parts (Cody-Waite)
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    const std::uint32_t bits = static_cast<std::uint32_t>(n + 127) << 23;
+    float scale;
+    std::memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+inline float fast_sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
+inline float fast_tanh(float x) { return 1.0f - 2.0f / (1.0f + fast_exp(2.0f * x)); }
+
 template <typename T>
 T unary(Kind k, T x, float alpha) {
     switch (k) {
@@ -32,10 +59,16 @@ T unary(Kind k, T x, float alpha) {
         case Kind::Neg: return -x;
         case Kind::Abs: return std::fabs(x);
         case Kind::Sqrt: return std::sqrt(x);
-        case Kind::Exp: return std::exp(x);
+        case Kind::Exp:
+            if constexpr (std::is_same_v<T, float>) return fast_exp(x);
+            else return std::exp(x);
         case Kind::Log: return std::log(x);
-        case Kind::Sigmoid: return T(1) / (T(1) + std::exp(-x));
-        case Kind::Tanh: return std::tanh(x);
+        case Kind::Sigmoid:
+            if constexpr (std::is_same_v<T, float>) return fast_sigmoid(x);
+            else return T(1) / (T(1) + std::exp(-x));
+        case Kind::Tanh:
+            if constexpr (std::is_same_v<T, float>) return fast_tanh(x);
+            else return std::tanh(x);
         case Kind::Relu: return x > T(0) ? x : T(0);
         case Kind::LeakyRelu: return x >= T(0) ? x : static_cast<T>(alpha) * x;
         case Kind::Softplus: return x > T(20) ? x : std::log1p(std::exp(x));
@@ -1122,7 +1155,6 @@ void NativeGraph::init_arena(float* arena) const {
 
 namespace {
 
-inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
 inline float read(const float* arena, int base, int map, const std::int32_t* maps, int i) {
     if (map == -1) return arena[base + i];
@@ -1207,11 +1239,19 @@ void NativeGraph::run(float* a) const {
                 for (int r = 0; r < s.rows; ++r) {
                     const float* x = a + s.in[0] + r * s.cols;
                     float* y = out + r * s.cols;
-                    float mean = 0.0f;
-                    for (int i = 0; i < s.cols; ++i) mean += x[i];
+                    // Eight partial sums: independent chains (and lanes) where one running sum waits on each add.
+                    float part[8] = {};
+                    int i = 0;
+                    for (; i + 8 <= s.cols; i += 8)
+                        for (int j = 0; j < 8; ++j) part[j] += x[i + j];
+                    float mean = ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
+                    for (; i < s.cols; ++i) mean += x[i];
                     mean /= static_cast<float>(s.cols);
-                    float var = 0.0f;
-                    for (int i = 0; i < s.cols; ++i) var += (x[i] - mean) * (x[i] - mean);
+                    std::fill(std::begin(part), std::end(part), 0.0f);
+                    for (i = 0; i + 8 <= s.cols; i += 8)
+                        for (int j = 0; j < 8; ++j) part[j] += (x[i + j] - mean) * (x[i + j] - mean);
+                    float var = ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
+                    for (; i < s.cols; ++i) var += (x[i] - mean) * (x[i] - mean);
                     const float inv = 1.0f / std::sqrt(var / static_cast<float>(s.cols) + s.epsilon);
                     const float* scale = a + s.scale;
                     if (s.bias >= 0)
@@ -1250,15 +1290,15 @@ void NativeGraph::run(float* a) const {
                 for (int t = 0; t < s.seq; ++t) {
                     matrices_[static_cast<std::size_t>(s.matrix)].multiply(a + s.in[0] + t * s.input_size, gx);
                     matrices_[static_cast<std::size_t>(s.matrix2)].multiply(state, gh);
-                    for (int i = 0; i < 2 * h; ++i) gx[i] = sigmoid(gx[i] + wb[i] + gh[i] + rb[i]);
+                    for (int i = 0; i < 2 * h; ++i) gx[i] = fast_sigmoid(gx[i] + wb[i] + gh[i] + rb[i]);
                     if (s.linear_before_reset) {
                         for (int i = 0; i < h; ++i)
-                            rh[i] = std::tanh(gx[2 * h + i] + wb[2 * h + i] + gx[h + i] * (gh[2 * h + i] + rb[2 * h + i]));
+                            rh[i] = fast_tanh(gx[2 * h + i] + wb[2 * h + i] + gx[h + i] * (gh[2 * h + i] + rb[2 * h + i]));
                     } else {
                         for (int i = 0; i < h; ++i) rh[i] = gx[h + i] * state[i];
                         matrices_[static_cast<std::size_t>(s.matrix3)].multiply(rh, gh + 2 * h);
                         for (int i = 0; i < h; ++i)
-                            rh[i] = std::tanh(gx[2 * h + i] + wb[2 * h + i] + gh[2 * h + i] + rb[2 * h + i]);
+                            rh[i] = fast_tanh(gx[2 * h + i] + wb[2 * h + i] + gh[2 * h + i] + rb[2 * h + i]);
                     }
                     for (int i = 0; i < h; ++i) state[i] = (1.0f - gx[i]) * rh[i] + gx[i] * state[i];
                     std::copy(state, state + h, a + s.y + t * h);

@@ -26,7 +26,7 @@
 #include "Resampler.h"
 #include "Reverb.h"
 #include "YinPitch.h"
-#include "readerwriterqueue.h"
+#include "LockFreeQueue.h"
 
 namespace tonemorph {
 
