@@ -189,6 +189,12 @@ runner: "auto" (native where the graph allows, as the engine), "native" or "onnx
     }
     m.attr("PARAMETERS") = specs;
 
+    m.def("matrix_kernels", &WeightMatrix::kernel_name,
+          "The native decoder's matrix kernels in use on this CPU: 'avx512', 'avx2' or 'portable'.");
+    m.def("use_matrix_kernels", &WeightMatrix::use_kernel, py::arg("name"),
+          "Switch this process to another kernel family (tests, benchmarks); False if the CPU lacks it. Not while "
+          "an engine plays.");
+
     py::class_<Engine>(m, "Engine", R"doc(
 The real-time engine: audio (or MIDI) in, instrument out.
 
