@@ -90,7 +90,7 @@ private:
     void requestModel(const ModelLoader::Request& request, const juce::String& message);
     juce::ValueTree sanitisedState(const juce::ValueTree& saved);
     static bool shallowXml(const void* data, int sizeInBytes);
-    static juce::String printable(const juce::String& text, int max_length);
+    static juce::String printable(const juce::String& text, int max_bytes);
     void setMessage(const juce::String& message, bool isError);
     void timerCallback() override;
 
