@@ -487,6 +487,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plugin_install)
 
     add_training_commands(sub)
+    from tonemorph.cli_master import add_master_command
+
+    add_master_command(sub)
     return parser
 
 

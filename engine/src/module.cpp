@@ -8,4 +8,5 @@ PYBIND11_MODULE(_core, m) {
     tonemorph::bind_analysis(m);
     tonemorph::bind_synths(m);
     tonemorph::bind_engine(m);
+    tonemorph::bind_master(m);
 }
