@@ -163,3 +163,33 @@ class Engine:
     def get_param(self, name: str) -> float: ...
     @property
     def status(self) -> dict: ...
+
+# --- bind_master.cpp: the mastering action (submodule master) ---
+
+class _MasterModule:
+    """cpp/actions/master: analysis, match EQ, true-peak limiter (tonemorph.engine.master wraps it)."""
+
+    GRID_HZ: list[float]
+    def analyse(self, file: object, progress: object | None = None) -> dict:
+        """Loudness, range, true peak, sample peak, width, mid/side spectra of a readable file (SoundFile API)."""
+    def run(
+        self,
+        track: object,
+        reference: object | None,
+        sink: object,
+        *,
+        match_reference: bool = True,
+        target_lufs: float = -14.0,
+        strength: float = 1.0,
+        max_eq_db: float = 12.0,
+        ceiling_dbtp: float = -1.0,
+        phase: str = "linear",
+        bits: int = 24,
+        seed: int = 1,
+        track_name: str = "the track",
+        reference_name: str = "the reference",
+        progress: object | None = None,
+    ) -> dict:
+        """Master track into sink (begin(); write(array)); the analyses, EQ, gain, passes and warnings."""
+
+master: _MasterModule
