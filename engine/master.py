@@ -199,7 +199,7 @@ def master(
     With `reference`: its loudness, mid/side tonal balance (and so width) are matched. Without: `target_lufs`
     (or a preset's) and the neutral balance. `strength` (0..1) scales the match EQ; `ceiling_dbtp` (default
     -1, or the preset's) is the true-peak limit; `phase` is "linear" (default) or "minimum". Writes the
-    report (NAME.report.json and, with matplotlib, NAME.report.png) beside `out` unless report=False.
+    report (NAME.report.json and NAME.report.png) beside `out` unless report=False.
     Returns the report as a dict. Raises MasterError with a message for bad input; nothing is written then.
     """
     track, out = Path(track).expanduser(), Path(out).expanduser()
@@ -306,45 +306,122 @@ def _report(result: dict, track: Path, reference: Path | None, out: Path, settin
     }
 
 
-def draw_report(summary: dict, path: Path) -> bool:
-    """The report's picture: spectra of track, reference and result; the EQ curves; the limiter's gain
-    reduction over time. False (nothing written) where matplotlib is not installed."""
-    try:
-        import matplotlib
+_WIDTH, _PANEL_HEIGHT, _MARGIN = 900, 260, (70, 30, 20, 40)  # left, top, right, bottom
+_COLOURS = {
+    "track": (31, 119, 180),
+    "reference": (255, 127, 14),
+    "result": (44, 160, 44),
+    "mid": (148, 103, 189),
+    "side": (127, 127, 127),
+    "limiter": (214, 39, 40),
+}
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    import numpy as np
 
-    hz = np.array(summary["frequencies_hz"])
-    fig, (spectra, eq, limiter) = plt.subplots(3, 1, figsize=(10, 11), constrained_layout=True)
-    for key, colour in (("track", "tab:blue"), ("reference", "tab:orange"), ("result", "tab:green")):
-        if summary[key] is None:
-            continue
-        level = np.array([np.nan if v is None else v for v in summary[key]["spectrum_mid_db"]], dtype=float)
-        lufs = summary[key]["integrated_lufs"] or 0.0
-        spectra.semilogx(hz, level, colour, label=f"{key} ({lufs:.1f} LUFS)")
-    spectra.set(title="Long-term spectrum (mid)", xlabel="Hz", ylabel="dB / Hz", xlim=(20, 20000))
-    spectra.legend()
-    spectra.grid(True, which="both", alpha=0.3)
-    eq.semilogx(hz, summary["eq_mid_db"], "tab:purple", label="mid")
-    if summary["eq_side_db"]:
-        eq.semilogx(hz, summary["eq_side_db"], "tab:gray", label="side")
-    eq.set(
-        title=f"Match EQ (then {summary['gain_db']:+.1f} dB of gain)",
-        xlabel="Hz",
-        ylabel="dB",
-        xlim=(20, 20000),
+def _panel(draw, top: int, title: str, x_range, y_range, log_x: bool, x_ticks, y_step: float, x_unit: str):
+    """Axes of one panel; returns a function mapping (x, y) data to pixels."""
+    left, right = _MARGIN[0], _WIDTH - _MARGIN[2]
+    y0, y1 = top + _MARGIN[1], top + _PANEL_HEIGHT - _MARGIN[3]
+    fx = (lambda v: math.log10(v)) if log_x else (lambda v: v)
+    a, b = fx(x_range[0]), fx(x_range[1])
+
+    def to_pixel(x, y):
+        px = left + (fx(x) - a) / (b - a) * (right - left)
+        py = y1 - (y - y_range[0]) / (y_range[1] - y_range[0]) * (y1 - y0)
+        return px, min(max(py, y0), y1)
+
+    draw.rectangle([left, y0, right, y1], outline=(0, 0, 0))
+    draw.text((left, top + 8), title, fill=(0, 0, 0))
+    for x in x_ticks:
+        px, _ = to_pixel(x, y_range[0])
+        draw.line([px, y0, px, y1], fill=(225, 225, 225))
+        label = f"{x / 1000:g}k" if log_x and x >= 1000 else f"{x:g}" if log_x else f"{x:.3g}"
+        draw.text((px - 8, y1 + 4), label, fill=(0, 0, 0))
+    draw.text((right - 30, y1 + 18), x_unit, fill=(0, 0, 0))
+    y = math.ceil(y_range[0] / y_step) * y_step
+    while y <= y_range[1]:
+        _, py = to_pixel(x_range[0], y)
+        draw.line([left, py, right, py], fill=(225, 225, 225))
+        draw.text((8, py - 6), f"{y:g} dB", fill=(0, 0, 0))
+        y += y_step
+    return to_pixel
+
+
+def _curve(draw, to_pixel, xs, ys, colour, label: str, legend_row: int, top: int) -> None:
+    points = [to_pixel(x, y) for x, y in zip(xs, ys) if y is not None and math.isfinite(y)]
+    if len(points) > 1:
+        draw.line(points, fill=colour, width=2)
+    draw.text((_WIDTH - 300, top + _MARGIN[1] + 6 + 14 * legend_row), label, fill=colour)
+
+
+def draw_report(summary: dict, path: Path) -> None:
+    """The report's picture (PNG): the mid spectra of track, reference and result; the EQ curves; the
+    limiter's gain reduction over time. Drawn with Pillow (matplotlib would take longer than the mastering)."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (_WIDTH, 3 * _PANEL_HEIGHT), "white")
+    draw = ImageDraw.Draw(image)
+    hz = summary["frequencies_hz"]
+    decades = [20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000]
+    spectra = [(k, summary[k]["spectrum_mid_db"]) for k in ("track", "reference", "result") if summary[k]]
+    levels = [v for _, values in spectra for f, v in zip(hz, values) if v is not None and 20 <= f <= 20000]
+    high = math.ceil(max(levels) / 10) * 10 if levels else 0
+    to_pixel = _panel(
+        draw,
+        0,
+        "Long-term spectrum (mid), dB per Hz",
+        (20, 20000),
+        (high - 80, high),
+        True,
+        decades,
+        20,
+        "Hz",
     )
-    eq.legend()
-    eq.grid(True, which="both", alpha=0.3)
-    reduction = np.array(summary["gain_reduction_db"])
-    limiter.plot(np.arange(len(reduction)) * summary["gain_reduction_step_s"], -reduction, "tab:red")
-    limiter.set(title="Limiter gain reduction", xlabel="seconds", ylabel="dB")
-    limiter.grid(True, alpha=0.3)
+    for row, (key, values) in enumerate(spectra):
+        lufs = summary[key]["integrated_lufs"]
+        label = f"{key}: {lufs:.1f} LUFS, {summary[key]['true_peak_dbtp'] or 0:.1f} dBTP" if lufs else key
+        _curve(draw, to_pixel, hz, values, _COLOURS[key], label, row, 0)
+    curves = [("mid", summary["eq_mid_db"])] + (
+        [("side", summary["eq_side_db"])] if summary["eq_side_db"] else []
+    )
+    reach = max(6.0, max(abs(v) for _, c in curves for v in c))
+    to_pixel = _panel(
+        draw,
+        _PANEL_HEIGHT,
+        f"Match EQ, then {summary['gain_db']:+.1f} dB of gain",
+        (20, 20000),
+        (-reach, reach),
+        True,
+        decades,
+        6,
+        "Hz",
+    )
+    for row, (key, values) in enumerate(curves):
+        _curve(draw, to_pixel, hz, values, _COLOURS[key], key, row, _PANEL_HEIGHT)
+    reduction = summary["gain_reduction_db"]
+    step = summary["gain_reduction_step_s"]
+    seconds = max(step * len(reduction), step)
+    deepest = max([3.0, *reduction])
+    ticks = [t * seconds / 8 for t in range(9)]
+    to_pixel = _panel(
+        draw,
+        2 * _PANEL_HEIGHT,
+        "Limiter gain reduction",
+        (0, seconds),
+        (-math.ceil(deepest), 0),
+        False,
+        ticks,
+        max(1, math.ceil(deepest) // 4),
+        "s",
+    )
+    _curve(
+        draw,
+        to_pixel,
+        [i * step for i in range(len(reduction))],
+        [-r for r in reduction],
+        _COLOURS["limiter"],
+        f"largest {max(reduction, default=0.0):.1f} dB",
+        0,
+        2 * _PANEL_HEIGHT,
+    )
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    return True
+        image.save(tmp, format="PNG")

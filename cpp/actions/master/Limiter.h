@@ -1,5 +1,7 @@
-// A look-ahead true-peak limiter. Per sample m, over all channels:
-//   g[m] = min(1, ceiling / max(segment peak at m, at m-1))   (TruePeak.h: the sample and the 4x points around it)
+// A look-ahead true-peak limiter, in two parts so one detector can drive several gain computers (the mastering
+// pass that tries several gains at once). Per sample m, over all channels:
+//   peak[m] = max(segment peak at m, at m-1)                  (TruePeak.h: the sample and the 4x points around it)
+//   g[m] = min(1, ceiling / peak[m])
 //   h[m] = min(g[m-W+1 .. m])                                  (W: the look-ahead, 5 ms)
 //   r[m] = min(h[m], a r[m-1] + (1 - a) h[m])                  (release, a = exp(-1 / (0.15 s * rate)))
 //   s[m] = mean(r[m-W+1 .. m])  applied to the input delayed by W - 1
@@ -12,6 +14,42 @@
 #include "TruePeak.h"
 
 namespace tonemorph::master {
+
+// peak[m] for each sample, kAfter samples after it arrives.
+class PeakDetector final {
+public:
+    void prepare(int channels, int max_block);  // allocates
+    void reset();
+    void process(const float* const* channels, int n, float* peaks);  // n <= max_block
+    static constexpr int latency() { return Oversampler4x::kAfter; }
+
+private:
+    Oversampler4x oversampler_;
+    std::vector<std::vector<float>> lines_;  // per channel: kTaps of history, then the block
+    std::vector<float> segments_;
+    float previous_ = 0.0f;
+};
+
+// From the gain each sample asks for (g) to the gain applied to the sample W - 1 earlier (s).
+class GainSmoother final {
+public:
+    void prepare(int window, float release);  // allocates
+    void reset();
+    float next(float g);
+    int latency() const { return window_ - 1; }
+
+private:
+    int window_ = 1;
+    float release_ = 0.0f;
+    std::vector<float> min_values_;  // monotonic queue for the sliding minimum
+    std::vector<long long> min_times_;
+    int min_head_ = 0, min_size_ = 0;
+    std::vector<float> releases_;  // ring of the last W released gains
+    double release_sum_ = 0.0;
+    float released_ = 1.0f;
+    long long time_ = 0;
+    int release_position_ = 0;
+};
 
 class TruePeakLimiter final {
 public:
@@ -28,24 +66,15 @@ public:
     // In place, planar channels[c][0 .. n): the output is the input `latency()` samples earlier, limited.
     // Returns the smallest gain applied in this call.
     float process(float* const* channels, int n);
-    int latency() const { return Oversampler4x::kAfter + window_ - 1; }
+    int latency() const { return PeakDetector::latency() + smoother_.latency(); }
+    static GainSmoother smoother(const Spec& spec);  // prepared as the limiter's own
 
 private:
     Spec spec_;
-    Oversampler4x oversampler_;
-    int window_ = 240;
-    float release_ = 0.0f;
-    std::vector<std::vector<float>> lines_;  // per channel: kTaps of history, then the block (the detector)
+    PeakDetector detector_;
+    GainSmoother smoother_;
     std::vector<std::vector<float>> delays_;  // per channel: ring of latency() samples
-    std::vector<float> segments_, peaks_;
-    float previous_segment_ = 0.0f;
-    std::vector<float> min_values_;  // monotonic queue for the sliding minimum
-    std::vector<long long> min_times_;
-    int min_head_ = 0, min_size_ = 0;
-    std::vector<float> releases_;  // ring of the last W released gains
-    double release_sum_ = 0.0;
-    float released_ = 1.0f;
-    long long time_ = 0;
+    std::vector<float> peaks_;
     int delay_position_ = 0;
 };
 

@@ -36,6 +36,7 @@ void LoudnessMeter::prepare(double sample_rate, int channels) {
         stages_[1] = {1.0, -2.0, 1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0};
     }
     state_.assign(static_cast<std::size_t>(channels) * 4, 0.0);
+    power_.resize(kChunk);
     sub_block_length_ = std::max(1, static_cast<int>(std::lround(sample_rate * 0.1)));
     blocks_.count.resize(Histogram::kBins);
     blocks_.sum.resize(Histogram::kBins);
@@ -55,9 +56,18 @@ void LoudnessMeter::reset() {
 }
 
 void LoudnessMeter::process(const float* interleaved, int frames) {
+    for (int start = 0; start < frames; start += kChunk) {
+        const int n = std::min(kChunk, frames - start);
+        weigh(interleaved + static_cast<std::size_t>(start) * channels_, n, power_.data());
+        add_power(power_.data(), n);
+    }
+}
+
+void LoudnessMeter::weigh(const float* interleaved, int frames, double* power) {
     const auto& s1 = stages_[0];
     const auto& s2 = stages_[1];
     for (int i = 0; i < frames; ++i) {
+        double sum = 0.0;
         for (int c = 0; c < channels_; ++c) {
             double* z = &state_[static_cast<std::size_t>(c) * 4];
             const double x = interleaved[static_cast<std::size_t>(i) * channels_ + c];
@@ -67,9 +77,19 @@ void LoudnessMeter::process(const float* interleaved, int frames) {
             const double y2 = s2.b0 * y1 + z[2];
             z[2] = s2.b1 * y1 - s2.a1 * y2 + z[3];
             z[3] = s2.b2 * y1 - s2.a2 * y2;
-            sub_block_sum_ += y2 * y2;  // channel weights are 1 for mono and stereo
+            sum += y2 * y2;  // channel weights are 1 for mono and stereo
         }
-        if (++sub_block_fill_ < sub_block_length_) continue;
+        power[i] = sum;
+    }
+}
+
+void LoudnessMeter::add_power(const double* power, int frames) {
+    for (int i = 0; i < frames;) {
+        const int n = std::min(frames - i, sub_block_length_ - sub_block_fill_);
+        for (int k = 0; k < n; ++k) sub_block_sum_ += power[i + k];
+        i += n;
+        sub_block_fill_ += n;
+        if (sub_block_fill_ < sub_block_length_) continue;
         recent_[static_cast<std::size_t>(sub_blocks_ % kSubBlocksPerShortTerm)] = sub_block_sum_;
         ++sub_blocks_;
         sub_block_fill_ = 0;

@@ -21,6 +21,10 @@ public:
 
     // Interleaved frames [frames * channels].
     void process(const float* interleaved, int frames);
+    // process() in two steps, for measuring one signal under several gains: the K-weighted power of each frame
+    // summed over channels (the filters' state advances), then the powers (scaled as the caller likes) metered.
+    void weigh(const float* interleaved, int frames, double* power);
+    void add_power(const double* power, int frames);
 
     double integrated_lufs() const;  // -inf when no block passes the gates (silence, or under 400 ms)
     double loudness_range_lu() const;  // 0 when fewer than two short-term blocks pass
@@ -45,12 +49,13 @@ private:
         double gated_mean(double gate_lufs) const;  // mean square of the blocks at or above gate_lufs
         double percentile(double gate_lufs, double fraction) const;
     };
-    static constexpr int kSubBlocksPerBlock = 4, kSubBlocksPerShortTerm = 30;
+    static constexpr int kSubBlocksPerBlock = 4, kSubBlocksPerShortTerm = 30, kChunk = 1024;
 
     double sample_rate_ = 48000.0;
     int channels_ = 1;
     std::array<Biquad, 2> stages_{};
     std::vector<double> state_;  // per channel and stage: two delay values (transposed direct form II)
+    std::vector<double> power_;  // process()'s scratch: kChunk frames' weighted power
     int sub_block_length_ = 4800;  // 100 ms
     int sub_block_fill_ = 0;
     double sub_block_sum_ = 0.0;

@@ -19,6 +19,7 @@ namespace {
 constexpr double kLoudnessTolerance = 0.1;  // LU: a pass this close to the target is the output
 constexpr double kLoudnessReachable = 0.5;  // LU: further than this after the last pass, the result says so
 constexpr int kMaxPasses = 6;
+constexpr double kProbeStepsDb[] = {-2.0, 0.0, 2.0, 4.0, 6.0, 9.0, 12.0, 16.0};  // around the first guess
 constexpr double kMaxGainDb = 36.0;
 constexpr double kLimiterMarginDb = 0.1;     // the limiter aims this far under the ceiling (true peak by
                                              // another 4x interpolator reads up to ~0.05 dB higher)
@@ -88,12 +89,17 @@ public:
         loudness_.process(interleaved, frames);
         true_peak_.process(interleaved, frames);
         spectrum_.process(interleaved, frames);
-        for (int i = 0; i < frames * channels; ++i) {
-            const float a = std::abs(interleaved[i]);
-            sample_peak_ = std::max(sample_peak_, a);
-            int& run = runs_[static_cast<std::size_t>(i % channels)];
-            run = a >= kClipLevel ? run + 1 : 0;
-            if (run == kClipRun) ++analysis_.clipped_runs;
+        for (int c = 0; c < channels; ++c) {
+            int run = runs_[static_cast<std::size_t>(c)];
+            float peak = sample_peak_;
+            for (int i = 0; i < frames; ++i) {
+                const float a = std::abs(interleaved[static_cast<std::size_t>(i) * channels + c]);
+                peak = std::max(peak, a);
+                run = a >= kClipLevel ? run + 1 : 0;
+                analysis_.clipped_runs += run == kClipRun;
+            }
+            runs_[static_cast<std::size_t>(c)] = run;
+            sample_peak_ = peak;
         }
         analysis_.frames += frames;
     }
@@ -163,7 +169,7 @@ double eq_loudness_change_db(const Analysis& track, const MatchCurve& eq) {
 // step from the loud side overshoots).
 class GainSearch {
 public:
-    explicit GainSearch(double target) : target_(target) {}
+    GainSearch(double target, double slope) : target_(target), slope_(slope) {}
     double next(double gain, double loudness) {
         Point p{gain, loudness};
         Point& side = loudness < target_ ? quiet_ : loud_;
@@ -175,7 +181,7 @@ public:
             const double t = (target_ - quiet_.loudness) / (loud_.loudness - quiet_.loudness);
             return quiet_.gain + std::clamp(t, 0.1, 0.9) * (loud_.gain - quiet_.gain);
         }
-        double slope = 1.0;  // the limiter never makes loudness grow faster than gain
+        double slope = slope_;  // the probe's, until two passes on one side measure it
         if (had_side && before.valid && before.gain != gain)
             slope = std::clamp((loudness - before.loudness) / (gain - before.gain), 0.05, 1.0);
         return gain + std::clamp((target_ - loudness) / slope, -kMaxGainDb, kMaxGainDb);
@@ -186,24 +192,26 @@ private:
         double gain = 0.0, loudness = 0.0;
         bool valid = true;
     };
-    double target_;
+    double target_, slope_;
     Point quiet_{0, 0, false}, loud_{0, 0, false}, last_{0, 0, false};
 };
 
 class Processor {
 public:
     Processor(const Request& request, const Analysis& track, const MatchCurve& eq)
-        : request_(request), channels_(track.channels), block_(analysis_size(track.sample_rate)) {
-        const int taps = block_ - 1;
-        mid_.prepare(design_fir(eq.mid_db, track.sample_rate, taps, request.phase), block_);
-        if (channels_ == 2) side_.prepare(design_fir(eq.side_db, track.sample_rate, taps, request.phase), block_);
+        : request_(request), channels_(track.channels) {
+        const int taps = analysis_size(track.sample_rate) - 1;  // about 0.19 s
+        const int fft_size = 4 * (taps + 1);
+        mid_.prepare(design_fir(eq.mid_db, track.sample_rate, taps, request.phase), fft_size);
+        if (channels_ == 2) side_.prepare(design_fir(eq.side_db, track.sample_rate, taps, request.phase), fft_size);
+        block_ = mid_.block();
         fir_delay_ = request.phase == Phase::Linear ? (taps - 1) / 2 : 0;
-        TruePeakLimiter::Spec spec;
-        spec.sample_rate = track.sample_rate;
-        spec.channels = channels_;
-        spec.max_block = block_;
-        spec.ceiling = std::pow(10.0, (request.ceiling_dbtp - kLimiterMarginDb) / 20.0);
-        limiter_.prepare(spec);
+        sample_rate_ = track.sample_rate;
+        limiter_spec_.sample_rate = track.sample_rate;
+        limiter_spec_.channels = channels_;
+        limiter_spec_.max_block = block_;
+        limiter_spec_.ceiling = std::pow(10.0, (request.ceiling_dbtp - kLimiterMarginDb) / 20.0);
+        limiter_.prepare(limiter_spec_);
         meters_.prepare(track.sample_rate, channels_, block_);
         for (auto* v : {&in_, &out_float_}) v->resize(static_cast<std::size_t>(block_ * channels_));
         out_int_.resize(static_cast<std::size_t>(block_ * channels_));
@@ -218,15 +226,88 @@ public:
     // One pass over the track at `gain_db` into `sink`; the measurements of what was written.
     Analysis pass(AudioSource& source, AudioSink& sink, double gain_db, std::vector<float>& gain_reduction,
                   const std::function<void(std::int64_t)>& advanced, const std::atomic<bool>* cancel) {
-        mid_.reset();
-        side_.reset();
         limiter_.reset();
         meters_.reset();
         gain_reduction.clear();
         Quantizer quantize(request_.bits == 32 ? 24 : request_.bits, request_.seed);
-        source.rewind();
         sink.begin();
         const auto gain = static_cast<float>(std::pow(10.0, gain_db / 20.0));
+        float reduction = 0.0f;
+        stream(source, advanced, cancel, [&] { reduction = limit_block(gain); }, [&](int offset, int count) {
+            gain_reduction.push_back(reduction);
+            emit(offset, count, quantize, sink);
+        });
+        return meters_.finish();
+    }
+
+    // The integrated loudness the output would have at each of `gains_db`, from one pass: one peak detector
+    // and one K-weighting of the filtered track, a gain computer per gain. The K-weighting is applied before
+    // the limiter's gain rather than after it, which is exact for a constant gain and within a few hundredths
+    // of a LU for one that moves at the limiter's pace; the pass that writes measures the real thing.
+    std::vector<double> probe(AudioSource& source, const std::vector<double>& gains_db,
+                              const std::function<void(std::int64_t)>& advanced, const std::atomic<bool>* cancel) {
+        const std::size_t count = gains_db.size();
+        PeakDetector detector;
+        detector.prepare(channels_, block_);
+        LoudnessMeter weigher;
+        weigher.prepare(sample_rate_, channels_);
+        std::vector<GainSmoother> smoothers(count, TruePeakLimiter::smoother(limiter_spec_));
+        std::vector<LoudnessMeter> meters(count);
+        for (auto& m : meters) m.prepare(sample_rate_, channels_);
+        std::vector<std::vector<double>> powers(count, std::vector<double>(static_cast<std::size_t>(block_)));
+        std::vector<float> peaks(static_cast<std::size_t>(block_));
+        std::vector<double> power(static_cast<std::size_t>(block_));
+        std::vector<double> ring(static_cast<std::size_t>(limiter_.latency()), 0.0);  // the limiter's delay
+        std::size_t ring_position = 0;
+        const auto ceiling = static_cast<float>(limiter_spec_.ceiling);
+        stream(source, advanced, cancel, [&] {
+            filter_block();
+            const float* channels[2] = {filtered_[0].data(), filtered_[1].data()};
+            detector.process(channels, block_, peaks.data());
+            interleave(0, block_);
+            weigher.weigh(out_float_.data(), block_, power.data());
+            for (auto& p : power) {
+                std::swap(p, ring[ring_position]);
+                ring_position = (ring_position + 1) % ring.size();
+            }
+            for (std::size_t k = 0; k < count; ++k) {
+                const auto gain = static_cast<float>(std::pow(10.0, gains_db[k] / 20.0));
+                const double gain_power = double(gain) * gain;
+                for (int i = 0; i < block_; ++i) {
+                    const float peak = peaks[static_cast<std::size_t>(i)] * gain;
+                    const float s = smoothers[k].next(peak > ceiling ? ceiling / peak : 1.0f);
+                    powers[k][static_cast<std::size_t>(i)] = power[static_cast<std::size_t>(i)] * gain_power * s * s;
+                }
+            }
+        }, [&](int offset, int n) {
+            for (std::size_t k = 0; k < count; ++k) meters[k].add_power(powers[k].data() + offset, n);
+        });
+        std::vector<double> loudness;
+        for (const auto& m : meters) loudness.push_back(m.integrated_lufs());
+        return loudness;
+    }
+
+private:
+    const Request& request_;
+    int channels_, block_ = 0, fir_delay_ = 0;
+    double sample_rate_ = 0.0, gain_reduction_step_s_ = 0.0;
+    TruePeakLimiter::Spec limiter_spec_;
+    FirFilter mid_, side_;
+    TruePeakLimiter limiter_;
+    Meters meters_;
+    std::vector<float> in_, out_float_;
+    std::vector<std::int32_t> out_int_;
+    std::array<std::vector<float>, 2> planar_, filtered_;
+
+    // Runs the whole track through `process` (one block of in_ into filtered_ at a time); `emit(offset, count)`
+    // gets the part of each processed block that is output: the filters' and the limiter's delay taken off the
+    // start, the flush cut at the end.
+    template <typename Process, typename Emit>
+    void stream(AudioSource& source, const std::function<void(std::int64_t)>& advanced, const std::atomic<bool>* cancel,
+                Process process, Emit emit) {
+        mid_.reset();
+        side_.reset();
+        source.rewind();
         std::int64_t consumed = 0, produced = 0, emitted = 0;
         bool ended = false;
         while (!ended || emitted < consumed) {
@@ -239,33 +320,20 @@ public:
                 advanced(n);
             }
             std::fill(in_.begin() + static_cast<std::ptrdiff_t>(n) * channels_, in_.end(), 0.0f);
-            const float reduction = process_block(gain);
+            process();
             // Processed positions [produced, produced + block) are output positions shifted by delay().
             const std::int64_t first = std::max<std::int64_t>(produced, delay() + emitted);
             const std::int64_t last = std::min<std::int64_t>(produced + block_, delay() + consumed);
             produced += block_;
             if (last <= first) continue;
-            gain_reduction.push_back(reduction);
-            const int offset = static_cast<int>(first - (produced - block_));
             const int count = static_cast<int>(last - first);
-            emit(offset, count, quantize, sink);
+            emit(static_cast<int>(first - (produced - block_)), count);
             emitted += count;
         }
-        return meters_.finish();
     }
 
-private:
-    const Request& request_;
-    int channels_, block_, fir_delay_ = 0;
-    double gain_reduction_step_s_ = 0.0;
-    FirFilter mid_, side_;
-    TruePeakLimiter limiter_;
-    Meters meters_;
-    std::vector<float> in_, out_float_;
-    std::vector<std::int32_t> out_int_;
-    std::array<std::vector<float>, 2> planar_, filtered_;
-
-    float process_block(float gain) {
+    // in_ -> mid/side -> the match EQ -> left/right in filtered_.
+    void filter_block() {
         for (int i = 0; i < block_; ++i) {
             const float* x = &in_[static_cast<std::size_t>(i * channels_)];
             if (channels_ == 2) {
@@ -281,15 +349,26 @@ private:
             for (int i = 0; i < block_; ++i) {
                 const auto k = static_cast<std::size_t>(i);
                 const float m = filtered_[0][k], s = filtered_[1][k];
-                filtered_[0][k] = (m + s) * gain;
-                filtered_[1][k] = (m - s) * gain;
+                filtered_[0][k] = m + s;
+                filtered_[1][k] = m - s;
             }
-        } else {
-            for (auto& v : filtered_[0]) v *= gain;
         }
+    }
+
+    // filter_block, the gain, the limiter; the largest gain reduction in dB.
+    float limit_block(float gain) {
+        filter_block();
+        for (int c = 0; c < channels_; ++c)
+            for (auto& v : filtered_[static_cast<std::size_t>(c)]) v *= gain;
         float* channels[2] = {filtered_[0].data(), filtered_[1].data()};
-        const float smallest = limiter_.process(channels, block_);
-        return static_cast<float>(-to_db(smallest));
+        return static_cast<float>(-to_db(limiter_.process(channels, block_)));
+    }
+
+    void interleave(int offset, int count) {
+        for (int i = 0; i < count; ++i)
+            for (int c = 0; c < channels_; ++c)
+                out_float_[static_cast<std::size_t>(i * channels_ + c)] =
+                    filtered_[static_cast<std::size_t>(c)][static_cast<std::size_t>(offset + i)];
     }
 
     void emit(int offset, int count, Quantizer& quantize, AudioSink& sink) {
@@ -371,7 +450,7 @@ Result run(const Request& request, AudioSource& track, AudioSource* reference, A
     if (t.clipped_runs > 0)
         result.warnings.push_back(request.track_name + " is clipped (" + std::to_string(t.clipped_runs) +
                                   " runs of samples at full scale): mastered anyway, but the clipping stays in it.");
-    total = 4.0 * static_cast<double>(t.frames);
+    total = 4.0 * static_cast<double>(t.frames);  // analysis, the reference's, the probe, one pass
     done = static_cast<double>(t.frames);
 
     MidSide target;
@@ -402,11 +481,28 @@ Result run(const Request& request, AudioSource& track, AudioSource* reference, A
     Processor processor(request, t, result.eq);
     result.gain_reduction_step_s = processor.gain_reduction_step_s();
     double gain = std::min(kMaxGainDb, result.target_lufs - t.integrated_lufs - eq_loudness_change_db(t, result.eq));
-    GainSearch search(result.target_lufs);
     const auto advanced = [&](std::int64_t frames) {
         done += static_cast<double>(frames);
         report("mastering");
     };
+    // One pass tries a spread of gains at once (the limiter only ever takes loudness away, so the gain that
+    // reaches the target lies above the first guess), then the gain is read off between the two that bracket
+    // the target.
+    std::vector<double> gains;
+    for (double step : kProbeStepsDb) gains.push_back(std::min(kMaxGainDb, gain + step));
+    const std::vector<double> probed = processor.probe(track, gains, advanced, cancel);
+    double slope = 1.0;
+    for (std::size_t k = 0; k + 1 < gains.size(); ++k) {
+        const bool last = k + 2 == gains.size();
+        if (!(probed[k + 1] >= result.target_lufs || last) || gains[k + 1] <= gains[k]) continue;
+        slope = std::clamp((probed[k + 1] - probed[k]) / (gains[k + 1] - gains[k]), 0.05, 1.0);
+        if (result.target_lufs <= probed[0])
+            gain = gains[0] + (result.target_lufs - probed[0]);
+        else
+            gain = std::min(kMaxGainDb, gains[k] + (result.target_lufs - probed[k]) / slope);
+        break;
+    }
+    GainSearch search(result.target_lufs, slope);
     for (int pass = 1;; ++pass) {
         result.result = processor.pass(track, out, gain, result.gain_reduction_db, advanced, cancel);
         result.gain_db = gain;

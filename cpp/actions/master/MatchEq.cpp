@@ -14,6 +14,8 @@ constexpr double kLowestHz = 20.0;
 constexpr double kOffsetLowHz = 100.0, kOffsetHighHz = 8000.0;
 constexpr double kTrackFloorDb = 90.0;  // under the track's loudest band: nothing there to boost
 constexpr double kSideFloorDb = 40.0;   // side this far under mid: (near) mono there, no width to bring out
+constexpr double kTargetFloorDb = 70.0;  // under the target's loudest band: nothing to match (a lossy file's
+                                         // cut-off, the empty band above a low rate's Nyquist); the EQ holds
 
 // NaN bands take the value of the nearest band that has one.
 void hold_edges(std::vector<double>& curve) {
@@ -55,13 +57,19 @@ MatchCurve match_curve(const MidSide& track, const MidSide& target, const MatchS
     const auto track_mid = smooth_db(track.mid_db, settings.smoothing_octaves);
     const auto target_mid = smooth_db(target.mid_db, settings.smoothing_octaves);
     std::vector<double> mid(grid.size(), kNan);
-    double track_loudest = -std::numeric_limits<double>::infinity();
-    for (double v : track_mid)
-        if (!std::isnan(v)) track_loudest = std::max(track_loudest, v);
+    const auto loudest = [](const std::vector<double>& db) {
+        double top = -std::numeric_limits<double>::infinity();
+        for (double v : db)
+            if (!std::isnan(v)) top = std::max(top, v);
+        return top;
+    };
+    const double track_loudest = loudest(track_mid), target_loudest = loudest(target_mid);
     double offset_sum = 0.0, all_sum = 0.0;
     int offset_count = 0, all_count = 0;
     for (std::size_t i = 0; i < grid.size(); ++i) {
-        if (grid[i] < kLowestHz || std::isnan(track_mid[i]) || std::isnan(target_mid[i])) continue;
+        if (grid[i] < kLowestHz || std::isnan(track_mid[i]) || std::isnan(target_mid[i]) ||
+            target_mid[i] < target_loudest - kTargetFloorDb)
+            continue;
         mid[i] = target_mid[i] - track_mid[i];
         all_sum += mid[i];
         ++all_count;
@@ -88,7 +96,9 @@ MatchCurve match_curve(const MidSide& track, const MidSide& target, const MatchS
             const auto target_side = smooth_db(target.side_db, settings.smoothing_octaves);
             out.side_db.assign(grid.size(), kNan);
             for (std::size_t i = 0; i < grid.size(); ++i) {
-                if (grid[i] < kLowestHz || std::isnan(track_side[i]) || std::isnan(target_side[i])) continue;
+                if (grid[i] < kLowestHz || std::isnan(track_side[i]) || std::isnan(target_side[i]) ||
+                    target_side[i] < target_loudest - kTargetFloorDb)
+                    continue;
                 const bool may_boost = track_side[i] >= track_mid[i] - kSideFloorDb &&
                                        track_side[i] >= track_loudest - kTrackFloorDb;
                 out.side_db[i] = shape(target_side[i] - track_side[i], may_boost);
@@ -154,9 +164,9 @@ std::vector<float> design_fir(const std::vector<double>& curve_db, double sample
     return h;
 }
 
-void FirFilter::prepare(const std::vector<float>& taps, int block) {
-    block_ = block;
-    const auto size = static_cast<std::size_t>(2 * block);
+void FirFilter::prepare(const std::vector<float>& taps, int fft_size) {
+    const auto size = static_cast<std::size_t>(fft_size);
+    block_ = fft_size - static_cast<int>(taps.size()) + 1;
     fft_ = std::make_unique<RealFft>(size);
     frame_.assign(size, 0.0f);
     std::copy(taps.begin(), taps.end(), frame_.begin());
@@ -165,19 +175,27 @@ void FirFilter::prepare(const std::vector<float>& taps, int block) {
     fft_->forward(frame_.data(), response_.data());
     const float scale = 1.0f / static_cast<float>(size);
     for (auto& bin : response_) bin *= scale;
-    overlap_.assign(static_cast<std::size_t>(block), 0.0f);
+    overlap_.assign(size - static_cast<std::size_t>(block_), 0.0f);
 }
 
 void FirFilter::reset() { std::fill(overlap_.begin(), overlap_.end(), 0.0f); }
 
+// y = the block convolved (block + taps - 1 samples): the first `block` go out with the tail carried so far,
+// the rest is carried.
 void FirFilter::process(const float* in, float* out) {
     std::copy(in, in + block_, frame_.begin());
     std::fill(frame_.begin() + block_, frame_.end(), 0.0f);
     fft_->forward(frame_.data(), spectrum_.data());
     for (std::size_t b = 0; b < spectrum_.size(); ++b) spectrum_[b] *= response_[b];
     fft_->inverse(spectrum_.data(), frame_.data());
-    for (int i = 0; i < block_; ++i) out[i] = frame_[static_cast<std::size_t>(i)] + overlap_[static_cast<std::size_t>(i)];
-    std::copy(frame_.begin() + block_, frame_.end(), overlap_.begin());
+    const auto carried = overlap_.size();
+    for (int i = 0; i < block_; ++i)
+        out[i] = frame_[static_cast<std::size_t>(i)] + (static_cast<std::size_t>(i) < carried ? overlap_[static_cast<std::size_t>(i)] : 0.0f);
+    // The new carry: what is left of the old one past this block, plus this block's tail.
+    for (std::size_t i = 0; i < carried; ++i) {
+        const std::size_t old = i + static_cast<std::size_t>(block_);
+        overlap_[i] = frame_[old] + (old < carried ? overlap_[old] : 0.0f);
+    }
 }
 
 }  // namespace tonemorph::master

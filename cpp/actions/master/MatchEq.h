@@ -4,7 +4,8 @@
 //   offset   = mean over the 100 Hz .. 8 kHz bands of the mid difference (overall level is the loudness
 //              stage's job), the same offset for side so the side-to-mid balance (the width) is matched too
 // Bands the track does not really have (90 dB under its loudest band, or side 40 dB under mid) are never
-// boosted; outside 20 Hz .. the lower Nyquist the curve holds its edge value.
+// boosted; where the target has nothing (70 dB under its loudest band), below 20 Hz and above the lower
+// Nyquist, the curve holds the value of the nearest band that was matched.
 #pragma once
 
 #include <complex>
@@ -39,10 +40,12 @@ std::vector<double> neutral_target_db();
 // (taps - 1) / 2) or minimum phase (cepstral method; no delay).
 std::vector<float> design_fir(const std::vector<double>& curve_db, double sample_rate, int taps, Phase phase);
 
-// Overlap-add convolution of blocks of exactly `block` samples, for filters of at most block + 1 taps.
+// Overlap-add convolution with an FFT of `fft_size` points, in blocks of exactly fft_size - taps + 1 samples
+// (an FFT four times the filter's length costs about a third less per sample than one twice as long).
 class FirFilter final {
 public:
-    void prepare(const std::vector<float>& taps, int block);  // allocates
+    void prepare(const std::vector<float>& taps, int fft_size);  // allocates
+    int block() const { return block_; }
     void reset();
     void process(const float* in, float* out);  // `block` samples
 

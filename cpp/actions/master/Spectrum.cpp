@@ -48,7 +48,7 @@ void SpectrumAnalyser::prepare(double sample_rate, int channels) {
 
 void SpectrumAnalyser::reset() {
     std::fill(mid_.begin(), mid_.end(), 0.0f);
-    std::fill(side_.begin(), side_.end(), 0.0f);
+    std::fill(side_.begin(), side_.end(), 0.0f);  // stays zero for mono
     std::fill(mid_sum_.begin(), mid_sum_.end(), 0.0);
     std::fill(side_sum_.begin(), side_sum_.end(), 0.0);
     fill_ = 0;
@@ -57,20 +57,28 @@ void SpectrumAnalyser::reset() {
 }
 
 void SpectrumAnalyser::process(const float* interleaved, int frames) {
-    const int hop = size_ / 2;
-    for (int i = 0; i < frames; ++i) {
-        const float* x = interleaved + static_cast<std::size_t>(i) * channels_;
-        const float m = channels_ == 2 ? 0.5f * (x[0] + x[1]) : x[0];
-        const float s = channels_ == 2 ? 0.5f * (x[0] - x[1]) : 0.0f;
-        mid_[static_cast<std::size_t>(fill_)] = m;
-        side_[static_cast<std::size_t>(fill_)] = s;
-        mid_power_ += double(m) * m;
-        side_power_ += double(s) * s;
-        if (++fill_ == size_) {
+    for (int start = 0; start < frames;) {
+        const int n = std::min(frames - start, size_ - fill_);
+        float* mid = mid_.data() + fill_;
+        float* side = side_.data() + fill_;
+        const float* x = interleaved + static_cast<std::size_t>(start) * channels_;
+        if (channels_ == 2) {
+            for (int i = 0; i < n; ++i) {
+                mid[i] = 0.5f * (x[2 * i] + x[2 * i + 1]);
+                side[i] = 0.5f * (x[2 * i] - x[2 * i + 1]);
+            }
+        } else {
+            std::copy(x, x + n, mid);
+        }
+        for (int i = 0; i < n; ++i) {
+            mid_power_ += double(mid[i]) * mid[i];
+            side_power_ += double(side[i]) * side[i];
+        }
+        fill_ += n;
+        start += n;
+        if (fill_ == size_) {
             analyse_frame();
-            std::copy(mid_.begin() + hop, mid_.end(), mid_.begin());
-            std::copy(side_.begin() + hop, side_.end(), side_.begin());
-            fill_ = size_ - hop;
+            fill_ = 0;
         }
     }
 }

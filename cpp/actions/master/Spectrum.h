@@ -1,4 +1,5 @@
-// Long-term spectra of mid and side (Welch: Hann frames of about 0.19 s, half overlapped), as power spectral
+// Long-term spectra of mid and side (Welch: Hann frames of about 0.19 s, side by side: over minutes of audio
+// overlap would halve the variance of an average of hundreds of frames at twice the cost), as power spectral
 // density on one log-frequency grid shared by every sample rate, so a track and a reference at different
 // rates compare band by band.
 //   mid = (L + R) / 2, side = (L - R) / 2 (mono: mid = x, no side)
