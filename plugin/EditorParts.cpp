@@ -71,14 +71,14 @@ void ParameterControl::resized() {
 }
 
 OfflineActionsPanel::OfflineActionsPanel() {
-    heading_.setText("Offline tools: not available yet", juce::dontSendNotification);
+    heading_.setText("Offline tools", juce::dontSendNotification);
     heading_.setFont(juce::Font(18.0f, juce::Font::bold));
     heading_.setColour(juce::Label::textColourId, colours::accent);
-    body_.setText("This tab is where tonemorph's offline tools will live. None of them is in this version.\n\n"
-                  "Coming:\n"
+    body_.setText("Mastering a track to a reference is in the tonemorph effect: load the effect on a track or bus "
+                  "and open its Offline tools tab.\n\n"
+                  "Coming to this tab:\n"
                   "  - Sample generation: endless new samples in the style of your audio\n"
-                  "  - MIDI tools: continue, generate, interpolate, groove, drumify\n"
-                  "  - Mastering to a reference track\n\n"
+                  "  - MIDI tools: continue, generate, interpolate, groove, drumify\n\n"
                   "Training your own instrument works today from the command line:\n"
                   "  tonemorph train ~/recordings/sax --name mysax\n"
                   "Then press Refresh: the new model appears in the model list.",

@@ -1,5 +1,5 @@
-// The editor's building blocks: a dark look, level meters, knobs bound to parameters, and the panel
-// where the offline actions will live.
+// The editor's building blocks: a dark look, level meters, knobs bound to parameters, and the Synth's
+// offline-tools tab.
 #pragma once
 
 #include <juce_audio_processors/juce_audio_processors.h>
@@ -43,7 +43,8 @@ private:
     std::unique_ptr<juce::AudioProcessorValueTreeState::ButtonAttachment> toggleAttachment_;
 };
 
-// Placeholder for the offline tools: says what is coming, offers nothing that does not work yet.
+// The Synth's offline-tools tab: says where mastering is (the effect) and what is coming; offers nothing
+// that does not work yet.
 class OfflineActionsPanel final : public juce::Component {
 public:
     OfflineActionsPanel();

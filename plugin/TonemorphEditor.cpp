@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "MasterPanel.h"
+
 namespace tonemorph::plugin {
 
 namespace {
@@ -81,7 +83,9 @@ TonemorphEditor::TonemorphEditor(TonemorphProcessor& owner) : juce::AudioProcess
     addAndMakeVisible(outputMeter_);
 
     tabs_.addTab("Play", colours::panel, new PlayPanel(processor_.parameters()), true);
-    tabs_.addTab("Offline tools", colours::panel, new OfflineActionsPanel(), true);
+    // Mastering is the effect's: a Synth's output is a part, not a mix to master.
+    if (TonemorphProcessor::kSynth) tabs_.addTab("Offline tools", colours::panel, new OfflineActionsPanel(), true);
+    else tabs_.addTab("Offline tools", colours::panel, new MasterPanel(processor_), true);
     addAndMakeVisible(tabs_);
 
     fillModelList(processor_.models());

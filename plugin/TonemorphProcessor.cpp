@@ -47,6 +47,7 @@ TonemorphProcessor::TonemorphProcessor()
       parameters_(*this, nullptr, kStateType, createParameterLayout(kSynth)),
       bridge_(parameters_, kSynth),
       engine_(std::make_unique<Engine>(true)),
+      master_([this](const MasterJob::Settings& settings, const master::Result& result) { onMastered(settings, result); }),
       loader_([this](const ModelLoader::Result& r) { onModelLoaded(r); }) {
     // The model folders are scanned on the loader's thread, not the host's: a folder may be slow to answer.
     ModelLoader::Request request;
@@ -73,6 +74,7 @@ void TonemorphProcessor::prepareToPlay(double sampleRate, int maximumExpectedSam
         loadWaitSpent_.store(true);
         setMessage("The model is taking long to load (a slow disk or network folder?); it will play when loaded.", true);
     }
+    audition_.prepare(sampleRate);
     int latency = 0;
     try {
         std::lock_guard<std::mutex> lock(engineMutex_);
@@ -174,6 +176,7 @@ void TonemorphProcessor::render(juce::AudioBuffer<float>& buffer, juce::MidiBuff
         engine_->process(inPieces.data(), outPieces.data(), usable, end - start, events_.data(), count);
         start = end;
     }
+    audition_.process(buffer, n);  // A/B of a mastering run replaces the output while it plays
     raisePeak(outputPeak_, finitePeak(buffer, channels, n));
 }
 
@@ -381,7 +384,20 @@ TonemorphProcessor::LiveStatus TonemorphProcessor::liveStatus() {
     return s;
 }
 
+void TonemorphProcessor::onMastered(const MasterJob::Settings& settings, const master::Result& result) {
+    // Both play at the quieter one's loudness: turned down, never up into clipping.
+    const double level = std::min(result.track.integrated_lufs, result.result.integrated_lufs);
+    const auto gain = [level](double lufs) { return static_cast<float>(juce::Decibels::decibelsToGain(level - lufs)); };
+    audition_.setSources(settings.track, gain(result.track.integrated_lufs), settings.output,
+                         gain(result.result.integrated_lufs));
+    // The panel's results pile up in the temporary folder: one per plugin is kept, the latest.
+    if (lastMasterResult_ != settings.output && lastMasterResult_.isAChildOf(MasterJob::resultFolder()))
+        lastMasterResult_.deleteFile();
+    lastMasterResult_ = settings.output;
+}
+
 void TonemorphProcessor::timerCallback() {
+    audition_.collectGarbage();
     int latency = 0;
     {
         std::lock_guard<std::mutex> lock(engineMutex_);

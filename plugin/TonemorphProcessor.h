@@ -11,7 +11,9 @@
 
 #include <juce_audio_processors/juce_audio_processors.h>
 
+#include "AuditionPlayer.h"
 #include "Engine.h"
+#include "MasterJob.h"
 #include "ModelLibrary.h"
 #include "ModelLoader.h"
 #include "PluginParameters.h"
@@ -83,6 +85,11 @@ public:
     };
     LiveStatus liveStatus();  // peaks since the last call
 
+    // --- mastering: the effect's Master panel, and the torture tool (control threads) ---
+    // A finished run's track and result go to the audition at matched loudness.
+    MasterJob& masterJob() { return master_; }
+    AuditionPlayer& audition() { return audition_; }
+
 private:
     static BusesProperties buses();
     void render(juce::AudioBuffer<float>& buffer, juce::MidiBuffer& midi, bool bypassed) noexcept;
@@ -93,6 +100,7 @@ private:
     static juce::String printable(const juce::String& text, int max_bytes);
     void setMessage(const juce::String& message, bool isError);
     void timerCallback() override;
+    void onMastered(const MasterJob::Settings& settings, const master::Result& result);  // the job's thread
 
     juce::AudioProcessorValueTreeState parameters_;
     ParameterBridge bridge_;
@@ -117,6 +125,10 @@ private:
     std::atomic<bool> loadWaitSpent_{false};  // the wait for the loader ran out; not waited for again until idle
     std::atomic<float> inputPeak_{0.0f}, outputPeak_{0.0f};
     std::array<MidiEvent, kMaxMidiEvents> events_{};
+
+    AuditionPlayer audition_;
+    juce::File lastMasterResult_;  // the job's thread only
+    MasterJob master_;  // after what its thread touches: stopped before they are destroyed
 
     ModelLoader loader_;  // last: its thread stops before anything it touches is destroyed
 

@@ -3,10 +3,19 @@
 //   PROGRAM [cycles]        the editor opened on the desktop, resized and closed `cycles` times on the
 //                           message thread while one thread renders audio and another moves random parameters
 //   PROGRAM instances N     N processors made, prepared, run and destroyed; resident memory early and at the end
-//   PROGRAM realtime A B    processBlock counted for heap allocations, frees and mutex locks (tests/cpp/
+//   PROGRAM realtime A B [TRACK REF]
+//                           processBlock counted for heap allocations, frees and mutex locks (tests/cpp/
 //                           RealtimeCounters.h) while another thread moves every parameter, another swaps
 //                           between model files A and B, MIDI arrives (past 1024 events a block, now and then)
-//                           and reset() and setNonRealtime() come on the audio thread, as hosts call them
+//                           and reset() and setNonRealtime() come on the audio thread, as hosts call them;
+//                           with TRACK and REF, another thread masters TRACK to REF over and over and A/Bs
+//                           each result (the Master panel's job and audition)
+//   PROGRAM master TRACK REF OUT [--strength S] [--ceiling DBTP] [--cancel-after SECONDS] [--ab-seconds SECONDS]
+//                  [--save-to PATH]
+//                           the Master panel's work without the panel: the processor's MasterJob masters TRACK
+//                           to REF into OUT while a simulated audio thread keeps processing blocks; then (with
+//                           --ab-seconds) the audition plays the original and the result in turn, measured, and
+//                           (with --save-to) the panel's Save copies the result to PATH
 // Prints one JSON line; exit 0 = no crash.
 // (pedalboard's own show_editor dies on X11 too, spotify/pedalboard#444: like this program it is no JUCE
 // application, so JUCE leaves Xlib's default error handler, which exits on the first benign X error
@@ -14,11 +23,12 @@
 #include <X11/Xlib.h>
 
 #include <atomic>
-#include <mutex>
-#include <vector>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include <unistd.h>
 
@@ -27,6 +37,7 @@
 
 #include "RealtimeCounters.h"
 #include "TonemorphProcessor.h"
+#include "actions/master/LoudnessMeter.h"
 
 juce::AudioProcessor* JUCE_CALLTYPE createPluginFilter();
 
@@ -103,7 +114,33 @@ int instances(int n) {
     return 0;
 }
 // `realtime A B`: see the top of the file. Prints the counts, the blocks run and the model swaps heard.
-int realtime(const juce::File& a, const juce::File& b) {
+// The Master panel's cycle, over and over until `stop`: master `track` to `reference`, then A/B the result.
+// Counts the runs finished.
+void masterAndListen(tonemorph::plugin::TonemorphProcessor& processor, const juce::File& track,
+                     const juce::File& reference, const std::atomic<bool>& stop, std::atomic<int>& finished) {
+    using Choice = tonemorph::plugin::AuditionPlayer::Choice;
+    const auto pause = [&](int ms) {
+        for (int i = 0; i < ms && !stop.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    };
+    tonemorph::plugin::MasterJob::Settings settings;
+    settings.track = track;
+    settings.reference = reference;
+    settings.output = juce::File::createTempFile(".wav");
+    while (!stop.load()) {
+        processor.masterJob().start(settings);
+        while (processor.masterJob().busy()) pause(5);
+        if (processor.masterJob().status().state == tonemorph::plugin::MasterJob::State::Done) ++finished;
+        for (const auto choice : {Choice::Original, Choice::Master, Choice::Original, Choice::Off}) {
+            processor.audition().choose(choice);
+            pause(80);
+        }
+    }
+    processor.masterJob().cancel();
+    while (processor.masterJob().busy()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    settings.output.deleteFile();
+}
+
+int realtime(const juce::File& a, const juce::File& b, const juce::File& track, const juce::File& reference) {
     using realtime_counters::counted;
     constexpr int kBlocks = 3000;  // 8 s of audio at 48 kHz, 128 samples a block
     constexpr int kRtBlock = 128;
@@ -131,6 +168,9 @@ int realtime(const juce::File& a, const juce::File& b) {
             for (int k = 0; k < 150 && !stop.load(); ++k) std::this_thread::sleep_for(std::chrono::milliseconds(1));
         }
     });
+    std::atomic<int> mastered{0};
+    std::thread mastering;
+    if (track != juce::File()) mastering = std::thread([&] { masterAndListen(*processor, track, reference, stop, mastered); });
 
     juce::AudioBuffer<float> buffer(std::max(processor->getTotalNumInputChannels(), processor->getTotalNumOutputChannels()),
                                     kRtBlock);
@@ -143,7 +183,7 @@ int realtime(const juce::File& a, const juce::File& b) {
         const juce::String text = juce::String("counter probe ") + juce::String(v.size());
         const std::lock_guard<std::mutex> lock(probe);
     });
-    long allocations = 0, frees = 0, locks = 0, bad = 0;
+    long allocations = 0, frees = 0, locks = 0, bad = 0, auditioned = 0;
     double phase = 0.0;
     for (int k = 0; k < kBlocks; ++k) {
         for (int c = 0; c < buffer.getNumChannels(); ++c)
@@ -165,6 +205,7 @@ int realtime(const juce::File& a, const juce::File& b) {
         allocations += c.allocations;
         frees += c.frees;
         locks += c.locks;
+        if (processor->audition().choice() != tonemorph::plugin::AuditionPlayer::Choice::Off) ++auditioned;
         for (int ch = 0; ch < buffer.getNumChannels(); ++ch)
             for (int i = 0; i < kRtBlock; ++i)
                 if (!std::isfinite(buffer.getSample(ch, i)) || std::abs(buffer.getSample(ch, i)) > 1.996f) ++bad;
@@ -173,18 +214,157 @@ int realtime(const juce::File& a, const juce::File& b) {
     stop.store(true);
     knobs.join();
     swapper.join();
+    if (mastering.joinable()) mastering.join();
     processor->releaseResources();
     std::printf("{\"blocks\": %d, \"swaps\": %d, \"allocations\": %ld, \"frees\": %ld, \"locks\": %ld, "
-                "\"bad\": %ld, \"counting\": %s, \"probe\": [%ld, %ld, %ld]}\n",
+                "\"bad\": %ld, \"counting\": %s, \"probe\": [%ld, %ld, %ld], \"mastered\": %d, \"auditioned\": %ld}\n",
                 kBlocks, swaps.load(), allocations, frees, locks, bad, TONEMORPH_COUNTERS ? "true" : "false",
-                seen.allocations, seen.frees, seen.locks);
+                seen.allocations, seen.frees, seen.locks, mastered.load(), auditioned);
+    return 0;
+}
+
+// One analysis as JSON.
+juce::var analysisJson(const tonemorph::master::Analysis& a) {
+    auto* o = new juce::DynamicObject();
+    const auto number = [](double x) { return std::isfinite(x) ? juce::var(x) : juce::var(); };
+    o->setProperty("lufs", number(a.integrated_lufs));
+    o->setProperty("true_peak", number(a.true_peak_dbtp));
+    o->setProperty("lra", number(a.loudness_range_lu));
+    o->setProperty("rate", a.sample_rate);
+    o->setProperty("channels", a.channels);
+    o->setProperty("frames", static_cast<juce::int64>(a.frames));
+    return juce::var(o);
+}
+
+// `master TRACK REF OUT [options]`: see the top of the file. Prints the job's outcome, the blocks the audio
+// thread ran meanwhile and (--ab-seconds) the integrated loudness of the original and of the result as
+// auditioned through the plugin's output.
+int masterMode(const juce::StringArray& args) {
+    using Choice = tonemorph::plugin::AuditionPlayer::Choice;
+    using State = tonemorph::plugin::MasterJob::State;
+    const auto option = [&](const char* name, double fallback) {
+        const int i = args.indexOf(name);
+        return i >= 0 && i + 1 < args.size() ? args[i + 1].getDoubleValue() : fallback;
+    };
+    juce::ScopedJuceInitialiser_GUI gui;
+    std::unique_ptr<juce::AudioProcessor> owned(createPluginFilter());
+    auto* processor = dynamic_cast<tonemorph::plugin::TonemorphProcessor*>(owned.get());
+    processor->enableAllBuses();
+    processor->prepareToPlay(kSampleRate, kBlock);
+
+    // The simulated audio thread, about four times faster than real time; records what it plays while
+    // `measuring` (into `recorded`, made big enough beforehand).
+    const double ab = option("--ab-seconds", 0.0);
+    std::vector<float> recorded(static_cast<std::size_t>(2 * (ab * kSampleRate + kBlock)));
+    std::atomic<bool> stop{false}, measuring{false};
+    std::atomic<long> blocks{0}, bad{0}, measured{0};
+    std::thread audio([&] {
+        juce::AudioBuffer<float> buffer(2, kBlock);
+        juce::MidiBuffer midi;
+        double phase = 0.0;
+        while (!stop.load()) {
+            for (int c = 0; c < 2; ++c)
+                for (int i = 0; i < kBlock; ++i)
+                    buffer.setSample(c, i, 0.3f * static_cast<float>(std::sin(phase + 2.0 * juce::MathConstants<double>::pi * 220.0 * i / kSampleRate)));
+            phase += 2.0 * juce::MathConstants<double>::pi * 220.0 * kBlock / kSampleRate;
+            processor->processBlock(buffer, midi);
+            const bool record = measuring.load() && static_cast<std::size_t>(2 * (measured.load() + kBlock)) <= recorded.size();
+            for (int c = 0; c < 2; ++c)
+                for (int i = 0; i < kBlock; ++i) {
+                    const float y = buffer.getSample(c, i);
+                    if (!std::isfinite(y)) ++bad;
+                    if (record) recorded[static_cast<std::size_t>(2 * (measured.load() + i) + c)] = y;
+                }
+            if (record) measured += kBlock;
+            ++blocks;
+            std::this_thread::sleep_for(std::chrono::microseconds(1300));
+        }
+    });
+
+    tonemorph::plugin::MasterJob::Settings settings;
+    settings.track = juce::File(args[1]);
+    settings.reference = juce::File(args[2]);
+    settings.output = juce::File(args[3]);
+    settings.strength = option("--strength", 1.0);
+    settings.ceilingDbtp = option("--ceiling", -1.0);
+    auto& job = processor->masterJob();
+    const auto started = std::chrono::steady_clock::now();
+    const auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
+    job.start(settings);
+    const double cancelAfter = option("--cancel-after", -1.0);
+    while (job.busy()) {
+        if (cancelAfter >= 0.0 && seconds() >= cancelAfter) job.cancel();
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    const double jobSeconds = seconds();
+    const long blocksDuringJob = blocks.load();
+    const auto status = job.status();
+
+    // A/B: each choice heard for `ab` seconds (of audio) after its fade and the feeder's first fill.
+    juce::Array<juce::var> levels;
+    if (status.state == State::Done && ab > 0.0) {
+        for (const auto choice : {Choice::Original, Choice::Master}) {
+            processor->audition().choose(choice);
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            measured.store(0);
+            measuring.store(true);
+            while (2 * (measured.load() + kBlock) <= static_cast<long>(recorded.size()))
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            measuring.store(false);
+            tonemorph::master::LoudnessMeter meter;
+            meter.prepare(kSampleRate, 2);
+            meter.process(recorded.data(), static_cast<int>(measured.load()));
+            levels.add(meter.integrated_lufs());
+        }
+        processor->audition().choose(Choice::Off);
+    }
+    // Save, as the panel's button does it (refused onto an input, like the run itself).
+    const int saveAt = args.indexOf("--save-to");
+    juce::String saved = "not asked";
+    if (status.state == State::Done && saveAt >= 0 && saveAt + 1 < args.size()) {
+        job.save(juce::File(args[saveAt + 1]));
+        while (job.busy()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        const auto after = job.status();
+        saved = after.state == State::Saved ? juce::String("saved") : after.error;
+    }
+    stop.store(true);
+    audio.join();
+    processor->releaseResources();
+
+    static const char* names[] = {"idle", "mastering", "saving", "done", "saved", "failed", "cancelled"};
+    auto* report = new juce::DynamicObject();
+    report->setProperty("state", names[static_cast<int>(status.state)]);
+    report->setProperty("error", status.error);
+    report->setProperty("seconds", jobSeconds);
+    report->setProperty("blocks", static_cast<juce::int64>(blocksDuringJob));
+    report->setProperty("bad", static_cast<juce::int64>(bad.load()));
+    report->setProperty("output_exists", settings.output.existsAsFile());
+    report->setProperty("save", saved);
+    if (status.state == State::Done && status.result) {
+        const auto& r = *status.result;
+        report->setProperty("track", analysisJson(r.track));
+        report->setProperty("reference", analysisJson(r.reference));
+        report->setProperty("result", analysisJson(r.result));
+        report->setProperty("passes", r.passes);
+        report->setProperty("gain_db", r.gain_db);
+        juce::Array<juce::var> warnings;
+        for (const auto& w : r.warnings) warnings.add(juce::String::fromUTF8(w.c_str()));
+        report->setProperty("warnings", warnings);
+        report->setProperty("ab_lufs", levels);
+    }
+    // One line: the test reads the last line of the output.
+    std::printf("%s\n", juce::JSON::toString(juce::var(report), true).toRawUTF8());
     return 0;
 }
 }  // namespace
 
 int main(int argc, char** argv) {
     if (argc > 2 && juce::String(argv[1]) == "instances") return instances(std::max(5, std::atoi(argv[2])));
-    if (argc > 3 && juce::String(argv[1]) == "realtime") return realtime(juce::File(argv[2]), juce::File(argv[3]));
+    if (argc > 3 && juce::String(argv[1]) == "realtime")
+        return realtime(juce::File(argv[2]), juce::File(argv[3]), argc > 5 ? juce::File(argv[4]) : juce::File(),
+                        argc > 5 ? juce::File(argv[5]) : juce::File());
+    if (argc > 4 && juce::String(argv[1]) == "master")
+        return masterMode(juce::StringArray(argv + 1, argc - 1));
     const int cycles = argc > 1 ? std::max(1, std::atoi(argv[1])) : 20;
     XSetErrorHandler([](Display*, XErrorEvent*) { return 0; });
     juce::ScopedJuceInitialiser_GUI gui;
