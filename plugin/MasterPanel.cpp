@@ -56,6 +56,8 @@ MasterPanel::MasterPanel(TonemorphProcessor& processor) : processor_(processor) 
     save_.setTooltip("Copy the result to a WAV file of your choice");
     save_.onClick = [this] { saveResult(); };
     for (auto* button : {&master_, &cancel_, &save_}) addAndMakeVisible(*button);
+    progressBar_.setColour(juce::ProgressBar::backgroundColourId, colours::background);
+    progressBar_.setColour(juce::ProgressBar::foregroundColourId, colours::accent);
     addAndMakeVisible(progressBar_);
 
     report_.setMultiLine(true);
