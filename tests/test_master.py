@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pyloudnorm
 import pytest
+import scipy.signal
 import soundfile as sf
 from music import THIRD_OCTAVE_HZ, band_errors_db, third_octave_levels, true_peak_dbtp
 from tonemorph.engine import _core
@@ -419,3 +420,34 @@ def test_cli_errors_exit_non_zero_with_a_message(pair, tmp_path):
     )
     assert proc.returncode == 2 and "not both" in proc.stderr
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_the_limiter_does_not_pump_a_steady_pad():
+    """A held chord under a kick twice a second, driven 19 dB into the limiter: after each kick the chord
+    comes back within a tenth of a second; over 50-450 ms after a kick it sits at most 2 dB under its level
+    before the kick (a single 150 ms release, which pumps audibly, left it 3.5 dB under)."""
+    n = 20 * SR
+    t = np.arange(n) / SR
+    pad = sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6)) * 0.03
+    kick = np.zeros(n)
+    hit = np.arange(int(0.08 * SR)) / SR
+    for start in range(0, n - len(hit), SR // 2):
+        kick[start : start + len(hit)] += 0.9 * np.sin(2 * np.pi * 55 * hit) * np.exp(-hit / 0.03)
+    x = np.stack([pad + kick] * 2, axis=1).astype(np.float32)
+    y, result = master_arrays(
+        ArrayAudio(x, SR), match_reference=False, target_lufs=-9.0, strength=0.0, bits=32
+    )
+    assert max(result["gain_reduction_db"]) > 15
+
+    def pad_level_db(z):
+        b, a = scipy.signal.butter(4, [180, 420], "bandpass", fs=SR)
+        e = scipy.signal.filtfilt(b, a, z[:, 0])
+        w = int(0.02 * SR)
+        return 20 * np.log10(np.sqrt(np.convolve(e**2, np.ones(w) / w, "same")) + 1e-9)
+
+    gain = pad_level_db(y) - pad_level_db(x)  # what the limiter did to the chord, dB
+    dips = []
+    for start in range(2 * SR, n - SR, SR // 2):
+        before = np.median(gain[start - int(0.06 * SR) : start - int(0.02 * SR)])
+        dips.append(before - np.mean(gain[start + int(0.05 * SR) : start + int(0.45 * SR)]))
+    assert np.mean(dips) < 2.0, np.round(dips, 2)

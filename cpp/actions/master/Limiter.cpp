@@ -34,9 +34,11 @@ void PeakDetector::process(const float* const* channels, int n, float* peaks) {
     }
 }
 
-void GainSmoother::prepare(int window, float release) {
+void GainSmoother::prepare(int window, float release, float slow_attack, float slow_release) {
     window_ = window;
     release_ = release;
+    slow_attack_ = slow_attack;
+    slow_release_ = slow_release;
     min_values_.resize(static_cast<std::size_t>(window + 1));
     min_times_.resize(static_cast<std::size_t>(window + 1));
     releases_.resize(static_cast<std::size_t>(window));
@@ -47,7 +49,7 @@ void GainSmoother::reset() {
     min_head_ = min_size_ = 0;
     std::fill(releases_.begin(), releases_.end(), 1.0f);
     release_sum_ = window_;
-    released_ = 1.0f;
+    released_ = slow_ = 1.0f;
     time_ = 0;
     release_position_ = 0;
 }
@@ -67,9 +69,11 @@ float GainSmoother::next(float g) {
     }
     const float h = min_values_[static_cast<std::size_t>(min_head_)];
     released_ = std::min(h, release_ * released_ + (1.0f - release_) * h);
+    slow_ += (h < slow_ ? slow_attack_ : slow_release_) * (h - slow_);
+    const float r = std::min(released_, slow_);
     auto& oldest = releases_[static_cast<std::size_t>(release_position_)];
-    release_sum_ += static_cast<double>(released_) - static_cast<double>(oldest);
-    oldest = released_;
+    release_sum_ += static_cast<double>(r) - static_cast<double>(oldest);
+    oldest = r;
     release_position_ = release_position_ + 1 == window_ ? 0 : release_position_ + 1;
     ++time_;
     return static_cast<float>(release_sum_ / window_);
@@ -77,8 +81,9 @@ float GainSmoother::next(float g) {
 
 GainSmoother TruePeakLimiter::smoother(const Spec& spec) {
     GainSmoother s;
-    s.prepare(std::max(1, static_cast<int>(std::lround(spec.lookahead_s * spec.sample_rate))),
-              static_cast<float>(std::exp(-1.0 / (spec.release_s * spec.sample_rate))));
+    const auto coefficient = [&](double seconds) { return static_cast<float>(std::exp(-1.0 / (seconds * spec.sample_rate))); };
+    s.prepare(std::max(1, static_cast<int>(std::lround(spec.lookahead_s * spec.sample_rate))), coefficient(spec.release_s),
+              1.0f - coefficient(spec.slow_attack_s), 1.0f - coefficient(spec.slow_release_s));
     return s;
 }
 

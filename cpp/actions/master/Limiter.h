@@ -3,10 +3,13 @@
 //   peak[m] = max(segment peak at m, at m-1)                  (TruePeak.h: the sample and the 4x points around it)
 //   g[m] = min(1, ceiling / peak[m])
 //   h[m] = min(g[m-W+1 .. m])                                  (W: the look-ahead, 5 ms)
-//   r[m] = min(h[m], a r[m-1] + (1 - a) h[m])                  (release, a = exp(-1 / (0.15 s * rate)))
-//   s[m] = mean(r[m-W+1 .. m])  applied to the input delayed by W - 1
+//   f[m] = min(h[m], a f[m-1] + (1 - a) h[m])                  (fast release, a = exp(-1 / (0.05 s * rate)))
+//   l[m] = l[m-1] + (h[m] < l[m-1] ? b : c) (h[m] - l[m-1])     (slow: in over 0.4 s, out over 2 s)
+//   r[m] = min(f[m], l[m]);  s[m] = mean(r[m-W+1 .. m])  applied to the input delayed by W - 1
 // Every r in s's window covers the sample it is applied to, so s <= g there: the gain is down before a peak
-// arrives and the ramp into it is W long (no clicks); the release is what keeps it from pumping.
+// arrives and the ramp into it is W long (no clicks). Two releases so it does not pump: an isolated peak
+// (a drum hit) is let go of within a tenth of a second, and where the music stays loud the slow follower
+// holds the gain steady at what it needs on average instead of riding every beat.
 #pragma once
 
 #include <vector>
@@ -33,14 +36,15 @@ private:
 // From the gain each sample asks for (g) to the gain applied to the sample W - 1 earlier (s).
 class GainSmoother final {
 public:
-    void prepare(int window, float release);  // allocates
+    void prepare(int window, float release, float slow_attack, float slow_release);  // allocates; coefficients
     void reset();
     float next(float g);
     int latency() const { return window_ - 1; }
 
 private:
     int window_ = 1;
-    float release_ = 0.0f;
+    float release_ = 0.0f, slow_attack_ = 0.0f, slow_release_ = 0.0f;
+    float slow_ = 1.0f;
     std::vector<float> min_values_;  // monotonic queue for the sliding minimum
     std::vector<long long> min_times_;
     int min_head_ = 0, min_size_ = 0;
@@ -59,7 +63,7 @@ public:
         int max_block = 8192;
         double ceiling = 0.891;  // linear true peak
         double lookahead_s = 0.005;
-        double release_s = 0.15;
+        double release_s = 0.05, slow_attack_s = 0.4, slow_release_s = 2.0;
     };
     void prepare(const Spec& spec);  // allocates
     void reset();
