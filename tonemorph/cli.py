@@ -488,8 +488,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_training_commands(sub)
     from tonemorph.cli_master import add_master_command
+    from tonemorph.cli_midi import add_midi_commands
 
     add_master_command(sub)
+    add_midi_commands(sub)
     return parser
 
 
