@@ -184,12 +184,29 @@ void MasterJob::fail(const juce::String& error) {
     status_.error = error;
 }
 
+// Runs `work`, and says how it ended when it throws: cancelled, a message for the musician (what() of an
+// invalid_argument), or "<what> failed: ..." for anything else.
+template <typename Work>
+void MasterJob::guarded(const char* what, Work work) {
+    try {
+        work();
+    } catch (const master::Cancelled&) {
+        const std::lock_guard<std::mutex> lock(mutex_);
+        status_.state = State::Cancelled;
+        status_.stage = "Cancelled";
+    } catch (const std::invalid_argument& e) {
+        fail(juce::String::fromUTF8(e.what()));
+    } catch (const std::exception& e) {
+        fail(juce::String(what) + " failed: " + juce::String::fromUTF8(e.what()));
+    }
+}
+
 void MasterJob::master(const Settings& settings) {
     {
         const std::lock_guard<std::mutex> lock(mutex_);
         status_.settings = settings;
     }
-    try {
+    guarded("Mastering", [&] {
         if (settings.track == juce::File() || settings.reference == juce::File())
             throw std::invalid_argument("Choose a track to master and a reference to match.");
         if (sameFile(settings.output, settings.track) || sameFile(settings.output, settings.reference))
@@ -229,20 +246,12 @@ void MasterJob::master(const Settings& settings) {
             status_.resultFile = settings.output;
         }
         if (onFinished_) onFinished_(settings, result);
-    } catch (const master::Cancelled&) {
-        const std::lock_guard<std::mutex> lock(mutex_);
-        status_.state = State::Cancelled;
-        status_.stage = "Cancelled";
-    } catch (const std::invalid_argument& e) {
-        fail(juce::String::fromUTF8(e.what()));
-    } catch (const std::exception& e) {
-        fail("Mastering failed: " + juce::String::fromUTF8(e.what()));
-    }
+    });
 }
 
 void MasterJob::copyResult(const juce::File& destination) {
     const Snapshot now = status();
-    try {
+    guarded("Saving", [&] {
         if (!now.resultFile.existsAsFile()) throw std::invalid_argument("There is no result to save: master a track first.");
         if (sameFile(destination, now.settings.track) || sameFile(destination, now.settings.reference))
             throw std::invalid_argument(("Saving there would overwrite " +
@@ -274,15 +283,7 @@ void MasterJob::copyResult(const juce::File& destination) {
         status_.progress = 1.0;
         status_.stage = "Saved";
         status_.savedTo = destination;
-    } catch (const master::Cancelled&) {
-        const std::lock_guard<std::mutex> lock(mutex_);
-        status_.state = State::Cancelled;
-        status_.stage = "Cancelled";
-    } catch (const std::invalid_argument& e) {
-        fail(juce::String::fromUTF8(e.what()));
-    } catch (const std::exception& e) {
-        fail("Saving failed: " + juce::String::fromUTF8(e.what()));
-    }
+    });
 }
 
 }  // namespace tonemorph::plugin

@@ -65,6 +65,8 @@ private:
     void master(const Settings& settings);
     void copyResult(const juce::File& destination);
     void fail(const juce::String& error);
+    template <typename Work>
+    void guarded(const char* what, Work work);
     void setProgress(double fraction, const juce::String& stage);
 
     Finished onFinished_;

@@ -1,5 +1,7 @@
 #include "Resampler.h"
 
+#include "Kaiser.h"
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -9,17 +11,6 @@
 namespace tonemorph {
 
 namespace {
-
-// Zeroth-order modified Bessel function of the first kind (series), for the Kaiser window.
-double bessel_i0(double x) {
-    double sum = 1.0, term = 1.0;
-    for (int k = 1; k < 64; ++k) {
-        term *= (x / (2.0 * k)) * (x / (2.0 * k));
-        sum += term;
-        if (term < 1e-12 * sum) break;
-    }
-    return sum;
-}
 
 std::int64_t integer_rate(double rate, const char* which) {
     if (!(rate > 0.0) || !std::isfinite(rate))
@@ -70,7 +61,7 @@ void Resampler::prepare(double in_rate, double out_rate, int max_input_block, Ba
             const double t = i - centre;
             const double sinc = t == 0.0 ? 2.0 * cutoff : std::sin(2.0 * M_PI * cutoff * t) / (M_PI * t);
             const double r = t / (centre + 0.5);
-            h[static_cast<std::size_t>(i)] = sinc * bessel_i0(beta * std::sqrt(std::max(0.0, 1.0 - r * r))) / bessel_i0(beta);
+            h[static_cast<std::size_t>(i)] = sinc * kaiser(r, beta);
         }
         // Phase p uses h[p + j L], j = 0..taps-1, against x[n0 - j]; store reversed so that the
         // dot product runs over the history oldest-first. The factor L restores the gain of zero-stuffing.

@@ -391,6 +391,17 @@ private:
     }
 };
 
+// Audio that cannot be mastered, or matched: empty, shorter than `shortest` seconds ("NAME is 1 s long; " +
+// too_short + "3 s"), or silent ("NAME is silent (...)" + if_silent).
+void check_analysis(const Analysis& a, const std::string& name, double shortest, const char* too_short,
+                    const char* if_silent) {
+    if (a.frames == 0) throw argument_error(name, " contains no audio (0 samples).");
+    const double seconds = static_cast<double>(a.frames) / a.sample_rate;
+    if (seconds < shortest) throw argument_error(name, " is ", seconds_text(seconds), " long; ", too_short, seconds_text(shortest), ".");
+    if (!std::isfinite(a.integrated_lufs))
+        throw argument_error(name, " is silent (quieter than -70 LUFS throughout)", if_silent);
+}
+
 void check_request(const Request& r) {
     if (!(r.strength >= 0.0 && r.strength <= 1.0))
         throw argument_error("strength must be between 0 (no EQ) and 1 (the whole match), got ", r.strength, ".");
@@ -440,13 +451,8 @@ Result run(const Request& request, AudioSource& track, AudioSource* reference, A
     };
     result.track = analyse(track, analysis_progress("analysing " + request.track_name), cancel);
     const Analysis& t = result.track;
-    const double track_seconds = t.frames / t.sample_rate;
-    if (t.frames == 0) throw argument_error(request.track_name, " contains no audio (0 samples).");
-    if (track_seconds < kShortestTrackS)
-        throw argument_error(request.track_name, " is ", seconds_text(track_seconds), " long; mastering needs at least ",
-                             seconds_text(kShortestTrackS), ".");
-    if (!std::isfinite(t.integrated_lufs))
-        throw argument_error(request.track_name, " is silent (quieter than -70 LUFS throughout): there is nothing to master.");
+    check_analysis(t, request.track_name, kShortestTrackS, "mastering needs at least ",
+                   ": there is nothing to master.");
     if (t.clipped_runs > 0)
         result.warnings.push_back(request.track_name + " is clipped (" + std::to_string(t.clipped_runs) +
                                   " runs of samples at full scale): mastered anyway, but the clipping stays in it.");
@@ -457,14 +463,8 @@ Result run(const Request& request, AudioSource& track, AudioSource* reference, A
     if (request.match_reference) {
         result.reference = analyse(*reference, analysis_progress("analysing " + request.reference_name), cancel);
         const Analysis& r = result.reference;
-        const double seconds = r.frames / r.sample_rate;
-        if (r.frames == 0) throw argument_error(request.reference_name, " contains no audio (0 samples).");
-        if (seconds < kShortestReferenceS)
-            throw argument_error(request.reference_name, " is ", seconds_text(seconds), " long; a reference needs at least ",
-                                 seconds_text(kShortestReferenceS), " of music (a whole track is best).");
-        if (!std::isfinite(r.integrated_lufs))
-            throw argument_error(request.reference_name, " is silent (quieter than -70 LUFS throughout); choose a "
-                                 "reference with music in it.");
+        check_analysis(r, request.reference_name, kShortestReferenceS, "a reference needs at least ",
+                       "; choose a reference with music in it.");
         result.target_lufs = r.integrated_lufs;
         target = r.spectrum;
         if (t.channels == 2 && r.channels == 1)

@@ -1,22 +1,11 @@
 #include "TruePeak.h"
 
+#include "Kaiser.h"
+
 #include <algorithm>
 #include <cmath>
 
 namespace tonemorph::master {
-
-namespace {
-
-double bessel_i0(double x) {
-    double sum = 1.0, term = 1.0;
-    for (int k = 1; k < 50; ++k) {
-        term *= (x / (2.0 * k)) * (x / (2.0 * k));
-        sum += term;
-    }
-    return sum;
-}
-
-}  // namespace
 
 Oversampler4x::Oversampler4x() {
     constexpr double kPi = 3.14159265358979323846, kBeta = 8.0;
@@ -28,7 +17,7 @@ Oversampler4x::Oversampler4x() {
             const int k = j - kBefore;
             const double t = p / 4.0 - k;  // distance from tap to the interpolated point, in samples
             const double r = t / (kAfter + 0.5);
-            const double window = std::abs(r) < 1.0 ? bessel_i0(kBeta * std::sqrt(1.0 - r * r)) / bessel_i0(kBeta) : 0.0;
+            const double window = kaiser(r, kBeta);
             h[static_cast<std::size_t>(j)] = std::sin(kPi * t) / (kPi * t) * window;
             sum += h[static_cast<std::size_t>(j)];
         }
