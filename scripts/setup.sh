@@ -70,6 +70,9 @@ p = tomllib.load(open("pyproject.toml", "rb"))["project"]
 print("\n".join(p["dependencies"] + sum(p["optional-dependencies"].values(), [])))
 PY
   $py -m pip install -q -r .deps-requirements.txt "torch==$TORCH_VERSION"
+  # Basic Pitch's own code, for the transcription parity tests only: its wheel asks for TensorFlow on Linux,
+  # which its ONNX path (all the tests use) does not need.
+  $py -m pip install -q --no-deps "basic-pitch==0.4.0"
   rm -f .deps-requirements.txt
   echo "$deps_hash" > "$stamp"
 fi
