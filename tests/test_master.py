@@ -13,7 +13,7 @@ import pyloudnorm
 import pytest
 import scipy.signal
 import soundfile as sf
-from music import THIRD_OCTAVE_HZ, band_errors_db, third_octave_levels, true_peak_dbtp
+from music import THIRD_OCTAVE_HZ, band_errors_db, mix, reference, third_octave_levels, true_peak_dbtp
 from tonemorph.engine import _core
 from tonemorph.engine.master import ArrayAudio, MasterError, master, master_arrays, report_paths
 
@@ -451,3 +451,19 @@ def test_the_limiter_does_not_pump_a_steady_pad():
         before = np.median(gain[start - int(0.06 * SR) : start - int(0.02 * SR)])
         dips.append(before - np.mean(gain[start + int(0.05 * SR) : start + int(0.45 * SR)]))
     assert np.mean(dips) < 2.0, np.round(dips, 2)
+
+
+def test_a_rendered_mix_takes_a_mastered_references_sound():
+    """Music rendered through FluidSynth (tests/music.py): an unmastered mix of one arrangement matched to a
+    mastered-sounding reference of another: loudness, 1/3-octave balance (63 Hz .. 12.5 kHz) and ceiling."""
+    track, ref = mix(20, SR, seed=0), reference(20, SR, seed=1)
+    y, _ = master_arrays(ArrayAudio(track, SR), ArrayAudio(ref, SR))
+    assert lufs(y, SR) == pytest.approx(lufs(ref, SR), abs=LOUDNESS_TOLERANCE_LU)
+    assert true_peak_dbtp(y, SR) <= -1.0 + CEILING_OVERSHOOT_DB
+    before, after = spectrum_error(track, ref, SR), spectrum_error(y, ref, SR)
+    # Different arrangements: their bass notes differ in the lowest bands, which a smooth EQ cannot match.
+    assert np.sqrt(np.mean(after**2)) < 0.4 * np.sqrt(np.mean(before**2)), (
+        np.round(before, 1),
+        np.round(after, 1),
+    )
+    assert np.sqrt(np.mean(after**2)) < 1.5
