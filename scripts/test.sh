@@ -6,4 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build_windows.sh
-exec .venv/bin/python -m pytest tests benchmarks -p no:cacheprovider "$@"
+# The tests two at a time (most wait on hosts, builds and subprocesses; a file's tests stay together, so a
+# module's fixtures and builds are made once), then the benchmarks alone, so their timings see a quiet machine.
+tests=0
+.venv/bin/python -m pytest tests -p no:cacheprovider -n 2 --dist loadfile "$@" || tests=$?
+benchmarks=0
+.venv/bin/python -m pytest benchmarks -p no:cacheprovider "$@" || benchmarks=$?
+if [ "$tests" -ne 0 ]; then exit "$tests"; fi
+exit "$benchmarks"

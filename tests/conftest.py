@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from model_fixtures import export_random_model, export_tone_model, export_worker_model
+
+# Without DISPLAY, JUCE (inside every plugin a test loads) opens :0, which may be an Xvfb another test started
+# (tests run two at a time) and then stops, taking the plugin's process with it. A display that does not exist
+# makes JUCE run without one; the tests that need a screen start their own Xvfb and pass its DISPLAY.
+if "DISPLAY" not in os.environ:
+    os.environ["DISPLAY"] = ":65535"
 
 
 @pytest.fixture(scope="session")

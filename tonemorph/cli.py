@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -304,7 +305,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         dist.barrier()
         dist.destroy_process_group()
     if not processes.main:
-        return 130 if result.interrupted else 0
+        # A worker's work is saved by rank 0. It leaves without the interpreter's teardown, where gloo's threads
+        # can still be running and abort the process (a torch shutdown race, seen under load).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130 if result.interrupted else 0)
     if result.interrupted:
         print(f"stopped at step {result.step}; checkpoint saved in {run_dir}\n"
               f"continue with: tonemorph train --resume {run_dir}", file=sys.stderr)
