@@ -235,3 +235,20 @@ def test_a_wrong_kind_of_model_is_refused(tmp_path):
     onnx.save(model, tmp_path / "x.onnx")
     with pytest.raises(ValueError, match="not a melody model"):
         read_metadata(tmp_path / "x.onnx")
+
+
+def test_shipped_model_is_a_melody_model_that_runs_one_step():
+    import onnxruntime as ort
+
+    from tonemorph.paths import bundled_models_dir
+
+    path = bundled_models_dir() / "midi" / "melody.onnx"
+    if not path.is_file():
+        pytest.skip("no melody model is shipped in this tree")
+    meta = read_metadata(path)
+    assert path.stat().st_size < 20e6 and float(meta["validation_nll"]) < 1.2
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    state = np.zeros((2 * int(meta["layers"]), 1, int(meta["hidden"])), np.float32)
+    logits, state_out = session.run(None, {"event": np.array([[md.START]], np.int64), "state": state})
+    assert logits.shape == (1, 1, md.NUM_EVENTS) and state_out.shape == state.shape
+    assert np.all(np.isfinite(logits))

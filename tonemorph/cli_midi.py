@@ -177,7 +177,7 @@ def add_midi_commands(sub) -> None:
         "minutes, then cached), about 20 minutes on one CPU core. Ctrl-C stops and saves; --resume continues.",
     )
     p.add_argument("model", choices=["melody"], help="which model")
-    p.add_argument("--steps", type=int, default=None, help="train up to this many steps (default 2000)")
+    p.add_argument("--steps", type=int, default=None, help="train up to this many steps (default 4000)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
     p.add_argument(
         "--run-dir",

@@ -41,12 +41,12 @@ class MelodyConfig:
     layers: int = 2
     embedding: int = 64
     dropout: float = 0.1
-    steps: int = 2000
+    steps: int = 4000
     batch_size: int = 32
     crop_steps: int = 128  # 8 bars of 4/4
     lr: float = 3e-3
     lr_decay: float = 0.5
-    lr_decay_steps: int = 700
+    lr_decay_steps: int = 1400
     grad_clip: float = 1.0
     seed: int = 0
     threads: int = 1
