@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import onnx
 import pytest
 from tonemorph.engine import Engine, ModelError, find_model, list_models, load_model
@@ -79,6 +81,14 @@ def test_wrong_graph_is_refused(tmp_path):
     path = tmp_path / "identity.onnx"
     onnx.save(graph, str(path))
     with pytest.raises(ModelError, match="no input 'f0_hz'"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("name,kind", [("melody.onnx", "midi-melody"), ("basic_pitch.onnx", "midi-transcribe")])
+def test_another_kind_of_model_is_named_as_such(name, kind):
+    """The MIDI tools' models are tonemorph models, but not instruments: the message says which kind."""
+    path = Path(__file__).resolve().parents[1] / "models" / "midi" / name
+    with pytest.raises(ModelError, match=f"it is a '{kind}' model, not an instrument"):
         load_model(path)
 
 

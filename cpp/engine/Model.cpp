@@ -192,8 +192,6 @@ void read_metadata(const OnnxFile& file, ModelInfo& info, const std::string& pat
     if (format != kFormatVersion)
         fail(path, "its format is " + meta.at("tonemorph_format").substr(0, 20) + " but this tonemorph reads format " +
                        std::to_string(kFormatVersion) + "; update tonemorph or re-export the model");
-    if (meta.count("kind") && meta.at("kind") != "instrument")
-        fail(path, "it is a '" + meta.at("kind").substr(0, 40) + "' model, not an instrument");
     for (const char* key : {"name", "version"})
         if (!meta.count(key) || meta.at(key).empty()) fail(path, std::string("metadata '") + key + "' is missing");
     info.name = printable(meta.at("name"), 200);
@@ -323,6 +321,9 @@ std::shared_ptr<const Model> Model::open(const std::string& path, WeightFormat w
     std::shared_ptr<Model> model(new Model());
     ModelInfo& info = model->info_;
     info.path = path;
+    // Another kind of tonemorph model (the MIDI tools', the sampler's) says so before its graph is judged.
+    if (file.metadata.count("kind") && file.metadata.at("kind") != "instrument")
+        fail(path, "it is a '" + printable(file.metadata.at("kind"), 40) + "' model, not an instrument");
     for (const char* name : kInputNames)
         if (!find_value(file.graph.inputs, name)) fail(path, std::string("the graph has no input '") + name + "'");
     for (const char* name : kOutputNames)
