@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tonemorph.atomic import atomic_path, write_json
-from tonemorph.paths import not_a_file
+from tonemorph.paths import not_a_file, output_problem
 
 from . import _core
 
@@ -151,32 +151,14 @@ def report_paths(out: str | os.PathLike) -> tuple[Path, Path]:
 
 
 def _check_output(out: Path, inputs: list[Path], bits: int, overwrite: bool) -> None:
-    if out.suffix.lower() not in WRITABLE_SUFFIXES:
-        raise MasterError(f"cannot write '{out}': name the output .wav or .flac.")
+    if reason := output_problem(out, inputs, WRITABLE_SUFFIXES, "mastered.wav", overwrite, report_paths(out)):
+        raise MasterError(reason)
     if bits not in BITS:
         raise MasterError(f"bits must be 16 or 24 (dithered integers) or 32 (float WAV), got {bits}.")
     if bits == 32 and out.suffix.lower() == ".flac":
         raise MasterError(
             "FLAC holds 16 or 24-bit integers; use --bits 16 or 24, or a .wav output for 32-bit float."
         )
-    for path in inputs:
-        if out.resolve() == path.resolve() or (
-            out.exists() and path.exists() and os.path.samefile(out, path)
-        ):
-            raise MasterError(
-                f"the output '{out}' is an input file; choose another name so nothing is overwritten."
-            )
-    if out.is_dir():
-        raise MasterError(
-            f"the output '{out}' is a folder; give a file name such as '{out / 'mastered.wav'}'."
-        )
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise MasterError(f"cannot write '{out}': the folder '{folder}' does not exist.")
-    if not overwrite:
-        for path in (out, *report_paths(out)):
-            if path.exists():
-                raise MasterError(f"'{path}' already exists; choose another output name, or add --overwrite.")
 
 
 def master(

@@ -463,7 +463,7 @@ def test_output_that_is_the_input_is_refused(tmp_path):
         if out.suffix == ".mid":
             os.symlink(tmp_path / "in.wav", out)
         result = cli("midi", "transcribe", tmp_path / "in.wav", "--out", out, "--overwrite")
-        assert result.returncode == 2 and "is the input file" in result.stderr, result.stderr
+        assert result.returncode == 2 and "is an input file" in result.stderr, result.stderr
     assert (tmp_path / "in.wav").read_bytes() == data
 
 

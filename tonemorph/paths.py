@@ -32,6 +32,37 @@ def user_models_dir() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "tonemorph" / "models"
 
 
+def output_problem(
+    out: Path,
+    inputs: list[Path],
+    suffixes: tuple[str, ...],
+    example: str,
+    overwrite: bool,
+    also: tuple[Path, ...] = (),
+) -> str | None:
+    """Why `out` cannot be written, checked before any work, in words a musician can act on; None if it can.
+    Never an input (by path or through a link), a known suffix, not a folder, a folder that exists, and no
+    existing file at `out` or at the paths `also` written beside it unless `overwrite`. `example`: a file
+    name to suggest inside a folder given as the output."""
+    for path in inputs:
+        if out.resolve() == path.resolve() or (
+            out.exists() and path.exists() and os.path.samefile(out, path)
+        ):
+            return f"the output '{out}' is an input file; choose another name so nothing is overwritten."
+    if out.suffix.lower() not in suffixes:
+        return f"cannot write '{out}': name the output {' or '.join(suffixes)}."
+    if out.is_dir():
+        return f"the output '{out}' is a folder; give a file name such as '{out / example}'."
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        return f"cannot write '{out}': the folder '{folder}' does not exist."
+    if not overwrite:
+        for path in (out, *also):
+            if path.exists():
+                return f"'{path}' already exists; choose another output name, or add --overwrite."
+    return None
+
+
 def not_a_file(path: Path, kind: str) -> str | None:
     """Why `path` cannot be read as `kind` ("an audio file"), in words a musician can act on; None if it can.
     A folder, a FIFO or a device is named as such: reading one would fail, or wait forever."""

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from tonemorph.atomic import atomic_path
-from tonemorph.paths import bundled_models_dir
+from tonemorph.paths import bundled_models_dir, output_problem
 
 from .notes import Note, extract_notes, one_voice
 
@@ -201,21 +201,8 @@ def notes_to_midi(notes: list[Note], times: np.ndarray, bins_per_semitone: int):
 
 def _check_output(src: Path, out: Path, overwrite: bool) -> None:
     """Refuse, before any work, to write over the input, a folder, or (without overwrite) any file."""
-    if out.resolve() == src.resolve() or (out.exists() and src.exists() and os.path.samefile(out, src)):
-        raise TranscribeError(
-            f"the output '{out}' is the input file; choose another name so nothing is overwritten."
-        )
-    if out.suffix.lower() not in MIDI_SUFFIXES:
-        raise TranscribeError(f"cannot write '{out}': name the output .mid or .midi.")
-    if out.is_dir():
-        raise TranscribeError(
-            f"the output '{out}' is a folder; give a file name such as '{out / 'notes.mid'}'."
-        )
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise TranscribeError(f"cannot write '{out}': the folder '{folder}' does not exist.")
-    if out.exists() and not overwrite:
-        raise TranscribeError(f"'{out}' already exists; choose another output name, or add --overwrite.")
+    if reason := output_problem(out, [src], MIDI_SUFFIXES, "notes.mid", overwrite):
+        raise TranscribeError(reason)
 
 
 def _check_settings(onset_threshold: float, frame_threshold: float, min_note_ms: float) -> None:
