@@ -230,6 +230,7 @@ def paced(engine, x, block, sr):
     return np.concatenate(out)
 
 
+@pytest.mark.serial  # the worker's pace against the audio thread's: needs the machine to itself
 def test_the_worker_keeps_up_live_and_matches_offline(worker_model_path):
     sr, block = 48000, 256
     x = tone(sr, 1.0, 260.0)
@@ -240,6 +241,7 @@ def test_the_worker_keeps_up_live_and_matches_offline(worker_model_path):
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
+@pytest.mark.serial  # the worker's pace against the audio thread's: needs the machine to itself
 def test_a_host_faster_than_real_time_gets_every_frame_from_the_worker(slow_worker_model_path):
     """A bounce that runs the plugin faster than real time without saying so (Ardour's track bounce): the
     audio thread waits for the worker, so the result is the offline render, never silence or a held note."""
@@ -253,6 +255,7 @@ def test_a_host_faster_than_real_time_gets_every_frame_from_the_worker(slow_work
     assert np.abs(expected).max() > 0.01
 
 
+@pytest.mark.serial  # the worker's pace against the audio thread's: needs the machine to itself
 def test_a_late_worker_holds_the_controls_live(slow_worker_model_path):
     """Live, a worker that needs 20 ms per 4 ms frame is late on most frames: each late frame is counted and
     the last controls hold (the note keeps sounding), and nothing waits."""
