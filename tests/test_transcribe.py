@@ -18,12 +18,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fluid_render
 import mido
 import numpy as np
 import pytest
 import soundfile as sf
 from music import MIX
-from signals import SOUNDFONT
 
 from tonemorph.midi import notes as notes_module
 from tonemorph.midi.transcribe import (
@@ -80,33 +80,9 @@ def midi_file(
 
 
 def render(midi: mido.MidiFile, sr: int = SR) -> np.ndarray:
-    """FluidSynth's render of `midi` (FluidR3, reverb and chorus off): mono [samples] float32, peak 0.5."""
-    import fluidsynth
-
-    synth = fluidsynth.Synth(samplerate=float(sr), **{"synth.reverb.active": 0, "synth.chorus.active": 0})
-    chunks, position, now = [], 0, 0.0
-    try:
-        sfid = synth.sfload(str(SOUNDFONT))
-        assert sfid >= 0, f"FluidSynth could not load {SOUNDFONT}"
-        for message in midi:
-            now += message.time
-            if (until := round(now * sr)) > position:
-                chunks.append(synth.get_samples(until - position))
-                position = until
-            if message.type == "program_change":
-                synth.program_select(message.channel, sfid, 0, message.program)
-            elif message.type == "note_on":
-                synth.noteon(message.channel, message.note, message.velocity)
-            elif message.type == "note_off":
-                synth.noteoff(message.channel, message.note)
-            elif message.type == "pitchwheel":
-                synth.pitch_bend(message.channel, message.pitch)
-        chunks.append(synth.get_samples(round(TAIL_S * sr)))
-    finally:
-        synth.delete()
-    stereo = np.concatenate(chunks).astype(np.float64).reshape(-1, 2) / 32768.0
-    mono = stereo.mean(axis=1)
-    return (mono * (0.5 / np.max(np.abs(mono)))).astype(np.float32)
+    """FluidSynth's render of `midi` (FluidR3, reverb and chorus off): mono [samples] float32, peak 0.5. In a
+    fresh process (fluid_render.py says why): the same audio every run."""
+    return fluid_render.render(midi, sr, TAIL_S)
 
 
 def midi_notes(path: Path | mido.MidiFile) -> list[tuple[float, float, int, int]]:
