@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "TonemorphEditor.h"
+#include "Utf8.h"
 
 namespace tonemorph::plugin {
 
@@ -270,18 +271,9 @@ juce::String TonemorphProcessor::printable(const juce::String& text, int max_byt
     const std::size_t size = std::strlen(bytes);
     std::string out;
     for (std::size_t i = 0; i < size && out.size() < static_cast<std::size_t>(max_bytes);) {
-        const auto c = static_cast<unsigned char>(bytes[i]);
-        const int length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-        bool valid = length > 0 && i + static_cast<std::size_t>(length) <= size;
-        std::uint32_t code = length == 1 ? c : length == 2 ? c & 0x1Fu : length == 3 ? c & 0x0Fu : c & 0x07u;
-        for (int k = 1; valid && k < length; ++k) {
-            const auto next = static_cast<unsigned char>(bytes[i + static_cast<std::size_t>(k)]);
-            valid = (next & 0xC0) == 0x80;
-            code = (code << 6) | (next & 0x3Fu);
-        }
-        static constexpr std::uint32_t kShortest[] = {0, 0, 0x80, 0x800, 0x10000};
-        valid = valid && code >= kShortest[length] && code <= 0x10FFFF && !(code >= 0xD800 && code <= 0xDFFF) &&
-                code >= 0x20 && code != 0x7F && code != 0xFFFE && code != 0xFFFF;
+        std::uint32_t code = 0;
+        const int length = tonemorph::next_code_point(bytes, i, size, code);
+        const bool valid = length > 0 && code >= 0x20 && code != 0x7F && code != 0xFFFE && code != 0xFFFF;
         if (valid) out.append(bytes + i, static_cast<std::size_t>(length));
         i += valid ? static_cast<std::size_t>(length) : 1;
     }

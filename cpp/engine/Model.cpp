@@ -7,6 +7,7 @@
 #include "OrtRuntime.h"
 #include "RealFft.h"
 #include "Resampler.h"
+#include "Utf8.h"
 
 #include <algorithm>
 #include <cmath>
@@ -41,24 +42,13 @@ constexpr double kHostRates[] = {22050, 32000, 44100, 48000, 88200, 96000, 17640
 std::string printable(const std::string& text, std::size_t max_bytes = 2000) {
     std::string out;
     for (std::size_t i = 0; i < text.size() && out.size() < max_bytes;) {
-        const auto c = static_cast<unsigned char>(text[i]);
-        // UTF-8: the sequence's length from its lead byte, then the code point, which must be the shortest
-        // encoding, not a surrogate and at most U+10FFFF.
-        const int length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-        bool valid = length > 0 && i + static_cast<std::size_t>(length) <= text.size();
-        std::uint32_t code = length == 1 ? c : length == 2 ? c & 0x1Fu : length == 3 ? c & 0x0Fu : c & 0x07u;
-        for (int k = 1; valid && k < length; ++k) {
-            const auto next = static_cast<unsigned char>(text[i + static_cast<std::size_t>(k)]);
-            valid = (next & 0xC0) == 0x80;
-            code = (code << 6) | (next & 0x3Fu);
-        }
-        static constexpr std::uint32_t kShortest[] = {0, 0, 0x80, 0x800, 0x10000};
-        valid = valid && code >= kShortest[length] && code <= 0x10FFFF && !(code >= 0xD800 && code <= 0xDFFF);
-        if (!valid) {
+        std::uint32_t code = 0;
+        const int length = next_code_point(text.data(), i, text.size(), code);
+        if (length == 0) {
             out += '?';
             ++i;
         } else if (length == 1) {
-            out += (c < 0x20 && c != '\n' && c != '\t') || c == 0x7F ? '?' : static_cast<char>(c);
+            out += (code < 0x20 && code != '\n' && code != '\t') || code == 0x7F ? '?' : static_cast<char>(code);
             ++i;
         } else {
             out.append(text, i, static_cast<std::size_t>(length));
