@@ -26,6 +26,7 @@ import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -318,25 +319,32 @@ def load(path: Path) -> MelodyData:
         )
 
 
-def melody_data(
-    files: Sequence[str] | None = None, progress: Callable[[int, int], None] | None = None
-) -> MelodyData:
-    """The melody data set, from the cache if it is there, else built (minutes) and cached."""
-    files = corpus_files() if files is None else list(files)
-    path = cache_path(files)
+def cached(
+    path: Path, build: Callable[[], Any], save: Callable, load: Callable[[Path], Any], what: str
+) -> Any:
+    """load(path) if it reads, else build() saved to path (a damaged cache is made again); meta["cache"] says
+    where. A cache that cannot be written is a warning, not an error."""
     if path.is_file():
         try:
             data = load(path)
             data.meta["cache"] = str(path)
             return data
         except (OSError, ValueError, KeyError):
-            pass  # a damaged cache is made again
-    data = build(files, progress)
+            pass
+    data = build()
     try:
         save(data, path)
         data.meta["cache"] = str(path)
     except OSError as e:
         warnings.warn(
-            f"could not cache the melody data in {path} ({e}); it will be read again next time.", stacklevel=2
+            f"could not cache the {what} in {path} ({e}); it will be read again next time.", stacklevel=3
         )
     return data
+
+
+def melody_data(
+    files: Sequence[str] | None = None, progress: Callable[[int, int], None] | None = None
+) -> MelodyData:
+    """The melody data set, from the cache if it is there, else built (minutes) and cached."""
+    files = corpus_files() if files is None else list(files)
+    return cached(cache_path(files), lambda: build(files, progress), save, load, "melody data")
