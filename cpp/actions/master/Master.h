@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "Action.h"
 #include "MatchEq.h"
 
 namespace tonemorph::master {
@@ -71,10 +72,7 @@ struct Result {
 };
 
 // Thrown when `cancel` becomes true; nothing the sink holds is a finished file.
-class Cancelled : public std::runtime_error {
-public:
-    Cancelled() : std::runtime_error("cancelled") {}
-};
+using Cancelled = tonemorph::Cancelled;
 
 // progress(fraction 0..1, what is being done). Throws std::invalid_argument with a message for the musician
 // for audio that cannot be mastered (silent, too short, more than two channels, a bad setting).
