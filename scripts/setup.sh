@@ -23,8 +23,9 @@ apt_packages=(build-essential cmake ninja-build pkg-config python3-venv python3-
   lilv-utils lv2-dev sordi xvfb xauth xdotool x11-utils imagemagick
   # a DAW that renders both plugins headless by export and by bounce (tests/test_plugin_ardour.py)
   ardour
-  # the sampler's training data: Hydrogen's drum kits (docs/sampler-data.md)
-  hydrogen-drumkits hydrogen-data)
+  # the sampler's training data: Hydrogen's drum kits (docs/sampler-data.md); the drums model's data:
+  # Hydrogen's songs and MMA's groove library (docs/midi-data.md)
+  hydrogen-drumkits hydrogen-data mma)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
