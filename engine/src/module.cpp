@@ -9,4 +9,5 @@ PYBIND11_MODULE(_core, m) {
     tonemorph::bind_synths(m);
     tonemorph::bind_engine(m);
     tonemorph::bind_master(m);
+    tonemorph::bind_midi(m);
 }
