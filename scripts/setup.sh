@@ -16,7 +16,7 @@ apt_packages=(build-essential cmake ninja-build pkg-config python3-venv python3-
   libreaderwriterqueue-dev libkissfft-dev
   fluid-soundfont-gm libfluidsynth-dev
   # the plugin: JUCE 7 (with the VST3 and LV2 SDKs) and the libraries its Linux back ends build against
-  juce-modules-source libasound2-dev libjack-dev libfreetype-dev libfontconfig1-dev libx11-dev
+  juce-modules-source libasound2-dev libjack-jackd2-dev libfreetype-dev libfontconfig1-dev libx11-dev
   libxcomposite-dev libxcursor-dev libxext-dev libxinerama-dev libxrandr-dev libxrender-dev libgl-dev
   # the plugin tests: LV2 tools (lv2ls/lv2info/lv2apply, lv2_validate + sord_validate), an X server for the
   # editor and the standalone app, and tools to find and photograph its window
@@ -25,7 +25,10 @@ apt_packages=(build-essential cmake ninja-build pkg-config python3-venv python3-
   ardour
   # the sampler's training data: Hydrogen's drum kits (docs/sampler-data.md); the drums model's data:
   # Hydrogen's songs and MMA's groove library (docs/midi-data.md)
-  hydrogen-drumkits hydrogen-data mma)
+  hydrogen-drumkits hydrogen-data mma
+  # `tonemorph midi live`'s tests: a JACK server with its dummy backend, a MIDI system that runs without
+  # /dev/snd/seq (with JACK 2's headers above: JACK 1's libjack-dev would remove jackd2 again)
+  jackd2)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -102,6 +102,63 @@ def cmd_train_melody(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_live(args: argparse.Namespace) -> int:
+    import secrets
+    import signal
+    import threading
+
+    from tonemorph.midi import live
+
+    if not args.list_ports:
+        for option, value in (("--in", args.port_in), ("--out", args.port_out)):
+            if value is None and not args.virtual:
+                raise ValueError(
+                    f"name a port with {option} (tonemorph midi live --list-ports shows them), or add "
+                    "--virtual for tonemorph's own ports"
+                )
+        if args.bars < 1:
+            raise ValueError(f"--bars {args.bars}: an answer is at least one bar long")
+    system = live.MidiSystem(args.api)
+    if args.list_ports:
+        print(f"MIDI system: {system.name}")
+        for title, ports in (
+            ("sources (play into tonemorph: --in)", system.sources()),
+            ("destinations (tonemorph answers on: --out)", system.destinations()),
+        ):
+            print(f"{title}:")
+            print("\n".join(f"  {i}: {name}" for i, name in enumerate(ports)) or "  (none)")
+        return 0
+    if args.tool == "echo":
+        answer = live.echo_answer
+    else:
+        from tonemorph.paths import model_dirs
+
+        found = {}
+        for kind in ("melody", "drums"):
+            paths = [d / "midi" / f"{kind}.onnx" for d in model_dirs()]
+            found[kind] = next((str(p) for p in paths if p.is_file()), None)
+        if found["melody"] is None and found["drums"] is None:
+            raise ValueError("no MIDI model found (midi/melody.onnx); tonemorph midi train melody makes one")
+        seed = args.seed if args.seed is not None else secrets.randbelow(1 << 31)
+        print(f"continue: temperature {args.temperature:g}, seed {seed} (answer k uses seed + k)")
+        answer = live.continue_answer(found, args.temperature, seed)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    live.run_live(
+        system,
+        answer,
+        port_in=args.port_in,
+        port_out=args.port_out,
+        stop=stop,
+        report=lambda line: print(line, flush=True),
+        bars=args.bars,
+        bpm=args.bpm,
+        silence=args.silence,
+        answer_on=args.answer_on,
+    )
+    return 0
+
+
 def _midi_note(text: str) -> int:
     try:
         value = int(text)
@@ -187,3 +244,63 @@ def add_midi_commands(sub) -> None:
     p.add_argument("--out", "-o", help="the model file to write (default: midi/melody.onnx in your models)")
     p.add_argument("--overwrite", action="store_true", help="replace the model file if it exists")
     p.set_defaults(func=cmd_train_melody)
+
+    p = midi_sub.add_parser(
+        "live",
+        help="call and response over MIDI ports: play a phrase, pause, hear an answer in tempo",
+        description="Listen on a MIDI input; when you pause (nothing held and a beat of silence after your last "
+        "note), take the phrase, find its tempo, quantise it to sixteenths and answer on the output, in "
+        "tempo, from the next bar line: Continue with the melody model (the drums model for a phrase on "
+        "channel 10). Playing again stops the answer. Ctrl-C ends. Works with ALSA, JACK, CoreMIDI or "
+        "Windows MIDI through python-rtmidi.",
+    )
+    p.add_argument("--list-ports", action="store_true", help="list the MIDI ports and stop")
+    p.add_argument(
+        "--api",
+        choices=["auto", "alsa", "jack", "coremidi", "winmm"],
+        default="auto",
+        help="the MIDI system (default auto: ALSA, then JACK on Linux; CoreMIDI on macOS; WinMM on Windows)",
+    )
+    p.add_argument(
+        "--in", dest="port_in", metavar="PORT", help="the port to listen to: number, name or part of one"
+    )
+    p.add_argument(
+        "--out", dest="port_out", metavar="PORT", help="the port to answer on: number, name or part"
+    )
+    p.add_argument(
+        "--virtual",
+        action="store_true",
+        help="open tonemorph's own ports (tonemorph-listen:in, tonemorph-answer:out) for those not named with "
+        "--in/--out, for other programs to connect to (not on Windows)",
+    )
+    p.add_argument(
+        "--tool",
+        choices=["continue", "echo"],
+        default="continue",
+        help="continue: the model's continuation (default); echo: your phrase played back as quantised (no "
+        "model: checks ports and timing)",
+    )
+    p.add_argument("--bars", type=int, default=2, help="bars in each answer (default 2)")
+    p.add_argument(
+        "--temperature", type=_number, default=1.0, help="continue: randomness, 0 = likeliest (default 1.0)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, help="continue: answer k draws with seed + k (default random)"
+    )
+    p.add_argument(
+        "--bpm", type=_number, default=None, help="the tempo (default: found from each phrase, 60..180 BPM)"
+    )
+    p.add_argument(
+        "--silence",
+        type=_number,
+        default=None,
+        metavar="SECONDS",
+        help="the pause that ends a phrase (default one beat, within 0.3..1.5 s)",
+    )
+    p.add_argument(
+        "--answer-on",
+        choices=["bar", "beat"],
+        default="bar",
+        help="the answer begins on the next bar line (default) or the next beat",
+    )
+    p.set_defaults(func=cmd_live)
