@@ -12,9 +12,9 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <stdexcept>
 #include <vector>
 
+#include "Action.h"
 #include "EventModel.h"
 
 namespace tonemorph::midi {
@@ -33,16 +33,10 @@ std::uint64_t splitmix64(std::uint64_t& x);
 // One draw from `logits` (n of them) at `temperature` (>= 0) with `rng` (unused when temperature is 0).
 int sample_event(const float* logits, int n, double temperature, Pcg32& rng);
 
-// Thrown when the cancel flag becomes true.
-class Cancelled final : public std::runtime_error {
-public:
-    Cancelled() : std::runtime_error("cancelled") {}
-};
-
 using Progress = std::function<void(float)>;  // fraction done, 0..1
 
 // Feeds START and then `primer` (events the model has not seen) and draws `steps` events, each fed back.
-// Calls `progress(done_steps / steps)` now and then and throws Cancelled when *cancel becomes true.
+// Calls `progress(fraction done)` now and then; throws tonemorph::Cancelled (Action.h) when *cancel becomes true.
 std::vector<int> sample(const EventModel& model, const std::vector<int>& primer, int steps, double temperature,
                         std::uint64_t seed, const Progress& progress = {},
                         const std::atomic<bool>* cancel = nullptr);
