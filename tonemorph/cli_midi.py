@@ -37,6 +37,96 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_tool(args: argparse.Namespace, tool: str, call) -> int:
+    """Runs continue or generate with a progress bar, then says what was done and where it went."""
+    from tonemorph.cli import _console, _progress
+
+    console = _console()
+    with _progress(tool) as bar:
+        task = bar.add_task(f"{tool}: sampling", total=1.0)
+        summary = call(lambda fraction: bar.update(task, completed=fraction))
+    for message in summary.get("read_messages", []) + summary["messages"]:
+        console.print(f"[yellow]note: {message}", soft_wrap=True)
+    s = summary["settings"]
+    print(
+        f"{len(summary['files'])} {s['kind']} clip{'s' if len(summary['files']) != 1 else ''} "
+        f"({summary['bars_each'][0]:g} bars each, temperature {s['temperature']:g}, seed {s['seed']}): "
+        f"{Path(summary['files'][0]).parent}"
+    )
+    for path, notes in zip(summary["files"], summary["notes_each"]):
+        print(f"  {Path(path).name}  {notes} notes")
+    print(f"settings: {summary['sidecar']}")
+    return 0
+
+
+def cmd_continue(args: argparse.Namespace) -> int:
+    from tonemorph.engine.midi import continue_midi
+
+    return _run_tool(
+        args,
+        "continue",
+        lambda progress: continue_midi(
+            args.clip,
+            args.out,
+            bars=args.bars,
+            variations=args.variations,
+            temperature=args.temperature,
+            seed=args.seed,
+            kind=args.kind,
+            model=args.model,
+            overwrite=args.overwrite,
+            progress=progress,
+        ),
+    )
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from tonemorph.engine.midi import generate_midi
+
+    return _run_tool(
+        args,
+        "generate",
+        lambda progress: generate_midi(
+            args.out,
+            kind=args.kind,
+            bars=args.bars,
+            variations=args.variations,
+            temperature=args.temperature,
+            seed=args.seed,
+            bpm=args.bpm,
+            model=args.model,
+            overwrite=args.overwrite,
+            progress=progress,
+        ),
+    )
+
+
+def _sampling_options(p, bars: int, variations: int) -> None:
+    """--bars, --variations, --temperature, --seed, --model, --overwrite: Continue's and Generate's controls."""
+    from tonemorph.cli import _number
+
+    p.add_argument(
+        "--out", "-o", required=True, metavar="DIR", help="the folder for the clips (made if missing)"
+    )
+    p.add_argument("--bars", type=int, default=bars, help=f"bars of new material, 1..64 (default {bars})")
+    p.add_argument(
+        "--variations", type=int, default=variations, help=f"how many clips, 1..64 (default {variations})"
+    )
+    p.add_argument(
+        "--temperature",
+        type=_number,
+        default=1.0,
+        help="0: always the likeliest note; 1: as the model learned (default); higher: wilder",
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, help="the same seed gives the same clips (default: random)"
+    )
+    p.add_argument(
+        "--model", metavar="PATH", help="another model file of the kind (default: the bundled one)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace clips of an earlier run in the folder")
+
+
 def cmd_train_melody(args: argparse.Namespace) -> int:
     from tonemorph.cli import _console, _progress
     from tonemorph.paths import user_models_dir
@@ -225,6 +315,33 @@ def add_midi_commands(sub) -> None:
         "--highest", type=_midi_note, default=None, help="highest MIDI note to keep (default 108, C8)"
     )
     p.set_defaults(func=cmd_transcribe)
+
+    p = midi_sub.add_parser(
+        "continue",
+        help="what could follow a MIDI clip (melody or drums)",
+        description="Continue CLIP (a .mid file): the model hears the clip's last 4 bars and plays on. Writes "
+        "one .mid per variation into --out DIR (continue-01.mid, ...), each the clip and then --bars new bars, "
+        "and continue.json (seed, settings, model). A clip with notes only on channel 10 is drums, else a "
+        "melody (notes on channel 10 left out); --kind chooses. The melody model plays one voice: of notes "
+        "struck together the highest is kept, and it says so.",
+    )
+    p.add_argument("clip", help="the MIDI clip to continue (type 0 or 1)")
+    _sampling_options(p, bars=2, variations=4)
+    p.add_argument(
+        "--kind", choices=["auto", "melody", "drums"], default="auto", help="melody or drums (default: auto)"
+    )
+    p.set_defaults(func=cmd_continue)
+
+    p = midi_sub.add_parser(
+        "generate",
+        help="new melodies or drum patterns from nothing",
+        description="Generate new clips from nothing: one .mid per variation into --out DIR "
+        "(generate-01.mid, ...) and generate.json (seed, settings, model).",
+    )
+    p.add_argument("--kind", choices=["melody", "drums"], required=True, help="what to generate")
+    _sampling_options(p, bars=4, variations=8)
+    p.add_argument("--bpm", type=_number, default=120.0, help="the clips' tempo (default 120)")
+    p.set_defaults(func=cmd_generate)
 
     p = midi_sub.add_parser(
         "train",
