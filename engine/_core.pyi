@@ -193,3 +193,105 @@ class _MasterModule:
         """Master track into sink (begin(); write(array)); the analyses, EQ, gain, passes and warnings."""
 
 master: _MasterModule
+
+# --- bind_midi.cpp: the MIDI tools' core (submodule midi) ---
+
+class _MidiNote:
+    """A note on the sixteenth-note grid; offsets: micro-timing in fractions of a step (-0.5..0.5)."""
+
+    start_step: int
+    end_step: int
+    pitch: int
+    velocity: int
+    start_offset: float
+    end_offset: float
+    def __init__(
+        self,
+        start_step: int,
+        end_step: int,
+        pitch: int,
+        velocity: int = 100,
+        start_offset: float = 0.0,
+        end_offset: float = 0.0,
+    ) -> None: ...
+
+class _MidiClip:
+    """16 steps per 4/4 bar; notes sorted by onset (assign a new list to change them)."""
+
+    notes: list[_MidiNote]
+    steps: int
+    bpm: float
+    drums: bool
+    def __init__(
+        self, notes: list[_MidiNote] = ..., steps: int = 0, bpm: float = 120.0, drums: bool = False
+    ) -> None: ...
+
+class _MidiEventModel:
+    """A midi-melody or midi-drums step model (ONNX Runtime)."""
+
+    def __init__(self, path: str, kind: str) -> None: ...
+    @property
+    def info(self) -> dict: ...
+    def step(self, event: int, state: ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """(logits [num_events], state [2 * layers * hidden]) after `event`."""
+    def encode(self, clip: _MidiClip) -> tuple[list[int], int, list[str]]:
+        """(events [clip.steps], transpose, messages)."""
+    def decode(
+        self, events: list[int], first_step: int = 0, transpose: int = 0, velocity: int = 100
+    ) -> list[_MidiNote]: ...
+
+class _Pcg32:
+    """PCG32 seeded through splitmix64; uniform() = (next() >> 8) * 2**-24."""
+
+    def __init__(self, seed: int) -> None: ...
+    def next(self) -> int: ...
+    def uniform(self) -> float: ...
+
+class _MidiModule:
+    """cpp/actions/midi: clips, MIDI files, event models, sampling (tonemorph.engine.midi wraps it)."""
+
+    Note: type[_MidiNote]
+    Clip: type[_MidiClip]
+    EventModel: type[_MidiEventModel]
+    Pcg32: type[_Pcg32]
+    MidiError: type[ValueError]
+    STEPS_PER_BAR: int
+    MAX_BARS: int
+    MAX_VARIATIONS: int
+    PRIME_BARS: int
+    MAX_SMF_BYTES: int
+    def read_clip(self, data: bytes, name: str = "the MIDI file", kind: str = "auto") -> dict:
+        """SMF bytes -> {clip, format, ticks_per_quarter, tempo_changes, notes_in_file, messages}."""
+    def read_clip_file(self, path: str, kind: str = "auto") -> dict: ...
+    def write_clip(self, clip: _MidiClip, track_name: str = "tonemorph") -> bytes: ...
+    def one_voice(self, clip: _MidiClip) -> tuple[_MidiClip, int, int]:
+        """(clip, dropped, shortened)."""
+    def sample_event(self, logits: ArrayLike, temperature: float, rng: _Pcg32) -> int: ...
+    def sample(
+        self, model: _MidiEventModel, primer: list[int], steps: int, temperature: float, seed: int
+    ) -> list[int]: ...
+    def continue_clip(
+        self,
+        model: _MidiEventModel,
+        clip: _MidiClip,
+        *,
+        bars: int = 2,
+        variations: int = 4,
+        temperature: float = 1.0,
+        seed: int = 0,
+        progress: object | None = None,
+    ) -> dict:
+        """{clips, new_from_step, primed_steps, messages}."""
+    def generate(
+        self,
+        model: _MidiEventModel,
+        *,
+        bars: int = 4,
+        variations: int = 8,
+        temperature: float = 1.0,
+        seed: int = 0,
+        bpm: float = 120.0,
+        progress: object | None = None,
+    ) -> dict: ...
+
+midi: _MidiModule
