@@ -127,24 +127,59 @@ def _sampling_options(p, bars: int, variations: int) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace clips of an earlier run in the folder")
 
 
-def cmd_train_melody(args: argparse.Namespace) -> int:
-    from tonemorph.cli import _console, _progress
+def _training_data(model: str):
+    """(data, its summary numbers, a line that says what was read, what the model is trained on)."""
+    from tonemorph.cli import _progress
+
+    if model == "melody":
+        from tonemorph.training.midi import melody_data
+
+        with _progress("melodies") as bar:
+            task = bar.add_task("reading the music21 corpus (once; cached)", total=None)
+            data = melody_data.melody_data(
+                progress=lambda done, total: bar.update(task, completed=done, total=total)
+            )
+        n = data.summary()
+        line = (
+            f"melodies: {n['train_tunes']} training tunes ({n['train_steps']} steps), "
+            f"{n['validation_tunes']} held out ({n['validation_steps']} steps)"
+        )
+        return data, n, line, f"{n['train_tunes']} corpus tunes"
+    from tonemorph.training.midi import drum_data
+
+    with _progress("drums") as bar:
+        task = bar.add_task("reading Hydrogen's songs, rendering MMA's grooves (once; cached)", total=None)
+        data = drum_data.drum_data(progress=lambda done, total: bar.update(task, completed=done, total=total))
+    n = data.summary()
+    line = (
+        f"drums: {n['train_patterns']} training songs and grooves ({n['train_steps']} steps, "
+        f"{n['train_groups']} songs or styles), {n['validation_patterns']} held out ({n['validation_steps']} "
+        f"steps, {n['validation_groups']})"
+    )
+    return data, n, line, f"{n['train_patterns']} Hydrogen songs and MMA grooves"
+
+
+def cmd_train_events(args: argparse.Namespace) -> int:
+    """`tonemorph midi train melody|drums`: the next-event models of Continue and Generate."""
+    from tonemorph.cli import _console
     from tonemorph.paths import user_models_dir
-    from tonemorph.training.midi import melody_data, melody_train
+    from tonemorph.training.midi import melody_train
+    from tonemorph.training.midi.drums_export import DRUMS_CONFIG, export_drums, markov_extra
     from tonemorph.training.midi.melody_export import export_melody
     from tonemorph.training.train import runs_dir
 
+    what = args.model
     console = _console()
     if args.resume:
         run_dir = Path(args.resume).expanduser()
-        saved = melody_train.load_checkpoint(run_dir)
+        saved = melody_train.load_checkpoint(run_dir, what)
         out = Path(args.out) if args.out else Path(saved["data"]["model_path"])
     else:
-        run_dir = Path(args.run_dir).expanduser() if args.run_dir else runs_dir() / "midi-melody"
-        out = Path(args.out) if args.out else user_models_dir() / "midi" / "melody.onnx"
+        run_dir = Path(args.run_dir).expanduser() if args.run_dir else runs_dir() / f"midi-{what}"
+        out = Path(args.out) if args.out else user_models_dir() / "midi" / f"{what}.onnx"
         if (run_dir / melody_train.CHECKPOINT_NAME).exists():
             raise ValueError(
-                f"'{run_dir}' already holds a melody run; continue it with --resume {run_dir}, or "
+                f"'{run_dir}' already holds a {what} run; continue it with --resume {run_dir}, or "
                 "give another --run-dir."
             )
         if out.exists() and not args.overwrite:
@@ -152,41 +187,36 @@ def cmd_train_melody(args: argparse.Namespace) -> int:
                 f"'{out}' already exists; give another --out, or add --overwrite to replace it when "
                 "training ends."
             )
-    with _progress("melodies") as bar:
-        task = bar.add_task("reading the music21 corpus (once; cached)", total=None)
-        data = melody_data.melody_data(
-            progress=lambda done, total: bar.update(task, completed=done, total=total)
-        )
-    numbers = data.summary()
-    console.print(
-        f"melodies: {numbers['train_tunes']} training tunes ({numbers['train_steps']} steps), "
-        f"{numbers['validation_tunes']} held out ({numbers['validation_steps']} steps); cache "
-        f"{data.meta.get('cache')}",
-        soft_wrap=True,
-    )
+    data, numbers, line, trained_on = _training_data(what)
+    console.print(f"{line}; cache {data.meta.get('cache')}", soft_wrap=True)
     if not args.resume:
-        config = melody_train.MelodyConfig(**({"steps": args.steps} if args.steps else {}))
+        defaults = DRUMS_CONFIG if what == "drums" else {}
+        config = melody_train.MelodyConfig(**{**defaults, **({"steps": args.steps} if args.steps else {})})
         melody_train.start_run(run_dir, config, {**numbers, "model_path": str(out.expanduser().resolve())})
     console.print(f"run folder: {run_dir}   (tensorboard --logdir {run_dir})", soft_wrap=True)
     result = melody_train.train(run_dir, data, steps=args.steps)
     if result.interrupted:
         print(
             f"stopped at step {result.step}; checkpoint saved in {run_dir}\n"
-            f"continue with: tonemorph midi train melody --resume {run_dir}",
+            f"continue with: tonemorph midi train {what} --resume {run_dir}",
             file=sys.stderr,
         )
         return 130
-    model = melody_train.model_from_checkpoint(melody_train.load_checkpoint(run_dir))
+    model = melody_train.model_from_checkpoint(melody_train.load_checkpoint(run_dir, what))
     nll = result.history["validation"][-1][1]
     out.parent.mkdir(parents=True, exist_ok=True)
-    export_melody(
+    extra = {"validation_nll": f"{nll:.4f}", "train_steps": result.step}
+    if what == "drums":
+        extra.update(markov_extra(data))
+    export = export_drums if what == "drums" else export_melody
+    export(
         model,
         out,
         description=f"trained by tonemorph for {result.step} steps "
-        f"({result.train_seconds / 60:.1f} min) on {numbers['train_tunes']} corpus tunes",
-        extra={"validation_nll": f"{nll:.4f}", "train_steps": result.step},
+        f"({result.train_seconds / 60:.1f} min) on {trained_on}",
+        extra=extra,
     )
-    weights = melody_train.save_weights(run_dir, out.with_suffix(".pt"))
+    weights = melody_train.save_weights(run_dir, out.with_suffix(".pt"), what)
     print(f"model:   {out}   (held-out NLL {nll:.3f} nats per step)")
     print(f"weights: {weights}")
     return 0
@@ -345,22 +375,25 @@ def add_midi_commands(sub) -> None:
 
     p = midi_sub.add_parser(
         "train",
-        help="train the MIDI tools' models (melody so far)",
+        help="train the MIDI tools' models (melody, drums)",
         description="Train a MIDI tool's model on this computer. `melody`: the next-note model Continue and "
         "Generate will use, an LSTM trained on melodies from music21's bundled corpus (read once, about 8 "
-        "minutes, then cached), about 20 minutes on one CPU core. Ctrl-C stops and saves; --resume continues.",
+        "minutes, then cached), about 20 minutes on one CPU core. `drums`: the same for drum patterns, "
+        "trained on Hydrogen's demo songs and MMA's groove library (Debian packages hydrogen-data and mma; "
+        "rendered once, about 4 minutes, then cached), about 15 minutes on one CPU core. Ctrl-C stops and "
+        "saves; --resume continues.",
     )
-    p.add_argument("model", choices=["melody"], help="which model")
+    p.add_argument("model", choices=["melody", "drums"], help="which model")
     p.add_argument("--steps", type=int, default=None, help="train up to this many steps (default 4000)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
     p.add_argument(
         "--run-dir",
         metavar="DIR",
-        help="where to keep the run (default: runs/midi-melody beside your models)",
+        help="where to keep the run (default: runs/midi-MODEL beside your models)",
     )
-    p.add_argument("--out", "-o", help="the model file to write (default: midi/melody.onnx in your models)")
+    p.add_argument("--out", "-o", help="the model file to write (default: midi/MODEL.onnx in your models)")
     p.add_argument("--overwrite", action="store_true", help="replace the model file if it exists")
-    p.set_defaults(func=cmd_train_melody)
+    p.set_defaults(func=cmd_train_events)
 
     p = midi_sub.add_parser(
         "live",

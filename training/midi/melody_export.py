@@ -1,4 +1,5 @@
 """Export the melody model to one ONNX file with its metadata inside (kind `midi-melody`), and check it.
+The drums model (training/midi/drums_export.py, kind `midi-drums`) goes through the same export_events.
 
 Graph (what a C++ sampling loop calls, T = 1 per step, the state carried):
     event      input   [1, T] int64                 START first, then the events played or sampled
@@ -35,27 +36,24 @@ PARITY_STEPS = 64
 PARITY_SEED = 0
 
 
-def metadata(
-    model: MelodyRNN, *, name: str, version: int, description: str = "", extra: dict | None = None
+def event_metadata(
+    model: MelodyRNN,
+    *,
+    kind: str,
+    name: str,
+    version: int,
+    encoding: dict,
+    description: str = "",
+    extra: dict | None = None,
 ) -> dict:
-    """The model's metadata_props: what a sampler needs to encode, decode and carry the state."""
+    """A next-event model's metadata_props: its kind, its encoding (with num_events, num_inputs, start_token)
+    and the state's shape."""
     props = {
         "tonemorph_format": TONEMORPH_FORMAT,
-        "kind": KIND,
+        "kind": kind,
         "name": name,
         "version": version,
-        "encoding": "melody_rnn: one event per sixteenth-note step; 0 no event (hold or rest), 1 note-off, "
-        "2 + (pitch - min_pitch) note-on; the input start_token begins a sequence",
-        "num_events": md.NUM_EVENTS,
-        "num_inputs": md.NUM_INPUTS,
-        "no_event": md.NO_EVENT,
-        "note_off": md.NOTE_OFF,
-        "first_note_on": md.FIRST_NOTE_ON,
-        "start_token": md.START,
-        "min_pitch": md.MIN_PITCH,
-        "max_pitch": md.MAX_PITCH,
-        "steps_per_quarter": md.STEPS_PER_QUARTER,
-        "steps_per_bar": md.STEPS_PER_BAR,
+        **encoding,
         "layers": model.layers,
         "hidden": model.hidden,
         "state_layout": "[2 layers, 1, hidden]: h of each layer, then c of each layer",
@@ -66,10 +64,35 @@ def metadata(
     return {k: str(v) for k, v in props.items()}
 
 
-def parity_events(steps: int = PARITY_STEPS, seed: int = PARITY_SEED) -> np.ndarray:
-    """[1, steps] int64: START, then random events."""
+def metadata(
+    model: MelodyRNN, *, name: str, version: int, description: str = "", extra: dict | None = None
+) -> dict:
+    """The melody model's metadata_props: what a sampler needs to encode, decode and carry the state."""
+    encoding = {
+        "encoding": "melody_rnn: one event per sixteenth-note step; 0 no event (hold or rest), 1 note-off, "
+        "2 + (pitch - min_pitch) note-on; the input start_token begins a sequence",
+        "num_events": md.NUM_EVENTS,
+        "num_inputs": md.NUM_INPUTS,
+        "start_token": md.START,
+        "no_event": md.NO_EVENT,
+        "note_off": md.NOTE_OFF,
+        "first_note_on": md.FIRST_NOTE_ON,
+        "min_pitch": md.MIN_PITCH,
+        "max_pitch": md.MAX_PITCH,
+        "steps_per_quarter": md.STEPS_PER_QUARTER,
+        "steps_per_bar": md.STEPS_PER_BAR,
+    }
+    return event_metadata(
+        model, kind=KIND, name=name, version=version, encoding=encoding, description=description, extra=extra
+    )
+
+
+def parity_events(
+    steps: int = PARITY_STEPS, seed: int = PARITY_SEED, num_events: int = md.NUM_EVENTS
+) -> np.ndarray:
+    """[1, steps] int64: START (= num_events), then random events."""
     rng = np.random.default_rng(seed)
-    return np.concatenate([[md.START], rng.integers(0, md.NUM_EVENTS, steps - 1)]).astype(np.int64)[None]
+    return np.concatenate([[num_events], rng.integers(0, num_events, steps - 1)]).astype(np.int64)[None]
 
 
 def max_difference(model: MelodyRNN, path: str | os.PathLike, events: np.ndarray) -> float:
@@ -118,8 +141,13 @@ def export_melody(
     Raises ExportValidationError, leaving `path` untouched, if it exceeds PARITY_TOLERANCE.
     """
     props = metadata(model, name=name, version=version, description=description, extra=extra)
+    return export_events(model, path, props)
+
+
+def export_events(model: MelodyRNN, path: str | os.PathLike, props: dict) -> float:
+    """Write a next-event model to `path` (.onnx) with metadata_props `props`, checked against torch first."""
     model = copy.deepcopy(model).cpu().eval()
-    example = (torch.from_numpy(parity_events(3)), model.initial_state())
+    example = (torch.from_numpy(parity_events(3, num_events=model.num_events)), model.initial_state())
     with atomic_path(path) as written, torch.no_grad():
         tmp = os.fspath(written)
         with warnings.catch_warnings():
@@ -148,7 +176,7 @@ def export_melody(
         onnx.helper.set_model_props(graph, props)
         onnx.checker.check_model(graph)
         onnx.save(graph, tmp)
-        difference = max_difference(model, tmp, parity_events())
+        difference = max_difference(model, tmp, parity_events(num_events=model.num_events))
         if not difference <= PARITY_TOLERANCE:
             raise ExportValidationError(
                 f"ONNX Runtime and torch differ by {difference:.3g} (> {PARITY_TOLERANCE});"
@@ -157,11 +185,11 @@ def export_melody(
     return difference
 
 
-def read_metadata(path: str | os.PathLike) -> dict:
-    """The metadata_props of a melody model as strings; ValueError if the file is not one."""
+def read_metadata(path: str | os.PathLike, kind: str = KIND, what: str = "melody") -> dict:
+    """The metadata_props of a `kind` model as strings; ValueError if the file is not one."""
     props = {p.key: p.value for p in onnx.load(os.fspath(path), load_external_data=False).metadata_props}
-    if props.get("kind") != KIND:
+    if props.get("kind") != kind:
         raise ValueError(
-            f"'{path}' is not a melody model (kind {props.get('kind', 'missing')!r}, not {KIND!r})."
+            f"'{path}' is not a {what} model (kind {props.get('kind', 'missing')!r}, not {kind!r})."
         )
     return props

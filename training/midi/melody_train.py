@@ -1,4 +1,5 @@
-"""Training the melody model: random crops of training tunes in random keys, next-event cross-entropy.
+"""Training the melody model (random crops of training tunes in random keys) and the drums model (random crops
+of songs and grooves, as they are): next-event cross-entropy. The config's `task` says which (TASKS).
 
 A run lives in one folder, as an instrument run does (training/train.py):
     checkpoint.pt   model, optimizer, scheduler, step, the crop sampler's and torch's RNG states, history;
@@ -23,20 +24,44 @@ import torch
 from torch import nn
 
 from ..train import StopRequest, _console, _progress, atomic_save
-from .melody_data import FIRST_NOTE_ON, NUM_EVENTS, START, TRANSPOSITIONS, MelodyData
+from . import drum_data
+from . import melody_data as md
 from .melody_model import MelodyRNN
 
 CHECKPOINT_NAME = "checkpoint.pt"
 TENSORBOARD_DIR = "tensorboard"
-CHECKPOINT_KIND = "tonemorph-midi-melody-checkpoint"
-WEIGHTS_KIND = "tonemorph-midi-melody-weights"
 CHECKPOINT_FORMAT = 1
 IGNORE = -100  # padding in the targets
 VALIDATION_BATCH = 64
 
 
+@dataclass(frozen=True)
+class EventTask:
+    """What a next-event model is trained on: its vocabulary, and the shifts (keys) a sequence may be drawn in."""
+
+    name: str
+    num_events: int
+    num_inputs: int
+    keys: Callable[[np.ndarray], list[int]] | None  # None: sequences as they are
+
+    @property
+    def checkpoint_kind(self) -> str:
+        return f"tonemorph-midi-{self.name}-checkpoint"
+
+    @property
+    def weights_kind(self) -> str:
+        return f"tonemorph-midi-{self.name}-weights"
+
+
+TASKS = {
+    "melody": EventTask("melody", md.NUM_EVENTS, md.NUM_INPUTS, md.transpositions),
+    "drums": EventTask("drums", drum_data.NUM_EVENTS, drum_data.NUM_INPUTS, None),
+}
+
+
 @dataclass
 class MelodyConfig:
+    task: str = "melody"  # a key of TASKS
     hidden: int = 256
     layers: int = 2
     embedding: int = 64
@@ -55,11 +80,14 @@ class MelodyConfig:
     checkpoint_every: int = 100
 
     def model_args(self) -> dict:
+        task = TASKS[self.task]
         return {
             "hidden": self.hidden,
             "layers": self.layers,
             "embedding": self.embedding,
             "dropout": self.dropout,
+            "num_inputs": task.num_inputs,
+            "num_events": task.num_events,
         }
 
     @classmethod
@@ -79,25 +107,27 @@ class MelodyResult:
 
 
 class CropSampler:
-    """Crops of `crop` steps from training tunes (chosen in proportion to their length), each in a random key.
+    """Crops of `crop` steps from training tunes (chosen in proportion to their length), each in a random key
+    of keys(tune) (melodies: melody_data.transpositions; keys None: as they are, the drums).
 
     inputs [batch, crop] are the events before each target (START before a tune's first step); targets
     [batch, crop] are the events, IGNORE past a tune's end.
     """
 
-    def __init__(self, tunes: list[np.ndarray], crop: int, seed: int):
+    def __init__(
+        self,
+        tunes: list[np.ndarray],
+        crop: int,
+        seed: int,
+        keys: Callable[[np.ndarray], list[int]] | None = md.transpositions,
+        start: int = md.START,
+    ):
         if not tunes:
-            raise ValueError("the melody data has no training tunes.")
-        self.tunes, self.crop = tunes, crop
+            raise ValueError("the data has no training sequences.")
+        self.tunes, self.crop, self.start = tunes, crop, start
         lengths = np.array([len(t) for t in tunes], np.float64)
         self.p = lengths / lengths.sum()
-        self.keys = []
-        for t in tunes:
-            on = t[t >= FIRST_NOTE_ON].astype(int)
-            low, high = (on.min(), on.max()) if on.size else (FIRST_NOTE_ON, FIRST_NOTE_ON)
-            self.keys.append(
-                [k for k in TRANSPOSITIONS if low + k >= FIRST_NOTE_ON and high + k < NUM_EVENTS]
-            )
+        self.keys = [keys(t) for t in tunes] if keys is not None else None
         self.rng = np.random.default_rng(seed)
 
     def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,11 +136,12 @@ class CropSampler:
         for b, i in enumerate(self.rng.choice(len(self.tunes), size=batch, p=self.p)):
             tune = self.tunes[i].astype(np.int64)
             start = int(self.rng.integers(0, max(1, len(tune) - self.crop + 1)))
-            shift = self.keys[i][int(self.rng.integers(len(self.keys[i])))]
-            tune = np.where(tune >= FIRST_NOTE_ON, tune + shift, tune)
+            if self.keys is not None:
+                shift = self.keys[i][int(self.rng.integers(len(self.keys[i])))]
+                tune = np.where(tune >= md.FIRST_NOTE_ON, tune + shift, tune)
             piece = tune[start : start + self.crop]
             targets[b, : len(piece)] = piece
-            inputs[b, 0] = START if start == 0 else tune[start - 1]
+            inputs[b, 0] = self.start if start == 0 else tune[start - 1]
             inputs[b, 1 : len(piece)] = piece[:-1]
         return torch.from_numpy(inputs), torch.from_numpy(targets)
 
@@ -129,11 +160,11 @@ def sequence_nll(model: MelodyRNN, tunes: list[np.ndarray], batch: int = VALIDAT
             targets = np.full((len(chosen), length), IGNORE, np.int64)
             for b, t in enumerate(chosen):
                 targets[b, : len(t)] = t
-                inputs[b, 0] = START
+                inputs[b, 0] = model.start_token
                 inputs[b, 1 : len(t)] = t[:-1]
             logits, _ = model(torch.from_numpy(inputs), model.initial_state(len(chosen)))
             loss = nn.functional.cross_entropy(
-                logits.reshape(-1, NUM_EVENTS),
+                logits.reshape(-1, model.num_events),
                 torch.from_numpy(targets).reshape(-1),
                 ignore_index=IGNORE,
                 reduction="sum",
@@ -154,15 +185,20 @@ def build_optimizer(model: nn.Module, config: MelodyConfig):
     return optimizer, scheduler
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict:
+def load_checkpoint(path: str | os.PathLike, task: str | None = "melody") -> dict:
+    """A run's checkpoint (a run folder or its checkpoint.pt) of `task`, or of any task when task is None."""
+    what = task or "MIDI model"
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_NAME
     if not path.is_file():
-        raise ValueError(f"'{path}' does not exist; give a melody training run folder.")
+        raise ValueError(f"'{path}' does not exist; give a {what} training run folder.")
     data = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(data, dict) or data.get("kind") != CHECKPOINT_KIND:
-        raise ValueError(f"'{path}' is not a melody training run (`tonemorph midi train melody` makes them).")
+    kinds = [t.checkpoint_kind for name, t in TASKS.items() if task in (None, name)]
+    if not isinstance(data, dict) or data.get("kind") not in kinds:
+        raise ValueError(
+            f"'{path}' is not a {what} training run (`tonemorph midi train {task or '...'}` makes them)."
+        )
     if data.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(
             f"'{path}' has checkpoint format {data.get('format')}; this tonemorph reads {CHECKPOINT_FORMAT}."
@@ -190,7 +226,7 @@ def start_run(run_dir: str | os.PathLike, config: MelodyConfig, data_info: dict)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_save(
         {
-            "kind": CHECKPOINT_KIND,
+            "kind": TASKS[config.task].checkpoint_kind,
             "format": CHECKPOINT_FORMAT,
             "config": asdict(config),
             "model_args": config.model_args(),
@@ -213,7 +249,7 @@ def start_run(run_dir: str | os.PathLike, config: MelodyConfig, data_info: dict)
 
 def train(
     run_dir: str | os.PathLike,
-    data: MelodyData,
+    data: md.MelodyData | drum_data.DrumData,
     *,
     steps: int | None = None,
     show_progress: bool = True,
@@ -232,13 +268,18 @@ def train(
         torch.set_num_threads(threads)
 
 
-def _train(run_dir: Path, data: MelodyData, steps, show_progress, on_step) -> MelodyResult:
-    saved = load_checkpoint(run_dir)
+def _train(
+    run_dir: Path, data: md.MelodyData | drum_data.DrumData, steps, show_progress, on_step
+) -> MelodyResult:
+    saved = load_checkpoint(run_dir, task=None)
     config = MelodyConfig.from_dict(saved["config"])
     if steps is not None:
         config.steps = int(steps)
     torch.set_num_threads(config.threads)
-    sampler = CropSampler(data.side(validation=False), config.crop_steps, config.seed)
+    task = TASKS[config.task]
+    sampler = CropSampler(
+        data.side(validation=False), config.crop_steps, config.seed, task.keys, task.num_inputs - 1
+    )
     validation = data.side(validation=True)
     model = model_from_checkpoint(saved)
     optimizer, scheduler = build_optimizer(model, config)
@@ -280,7 +321,7 @@ def _train(run_dir: Path, data: MelodyData, steps, show_progress, on_step) -> Me
         with StopRequest() as stop:
             if progress is not None:
                 progress.start()
-                task = progress.add_task("melody", total=config.steps, completed=step, loss="-", speed="")
+                bar = progress.add_task(config.task, total=config.steps, completed=step, loss="-", speed="")
             while step < config.steps:
                 loss = train_step(model, optimizer, scheduler, sampler, config)
                 step += 1
@@ -306,7 +347,7 @@ def _train(run_dir: Path, data: MelodyData, steps, show_progress, on_step) -> Me
                             "min"
                         )
                 if progress is not None:
-                    progress.update(task, completed=step, loss=f"{loss:.3f}", speed=f"{rate:.2f} steps/s")
+                    progress.update(bar, completed=step, loss=f"{loss:.3f}", speed=f"{rate:.2f} steps/s")
                 stop_now = on_step is not None and on_step(step, loss)
                 if stop.requested or stop_now:
                     interrupted = True
@@ -333,7 +374,7 @@ def train_step(model: MelodyRNN, optimizer, scheduler, sampler: CropSampler, con
     optimizer.zero_grad(set_to_none=True)
     logits, _ = model(inputs, model.initial_state(config.batch_size))
     loss = nn.functional.cross_entropy(
-        logits.reshape(-1, NUM_EVENTS), targets.reshape(-1), ignore_index=IGNORE
+        logits.reshape(-1, model.num_events), targets.reshape(-1), ignore_index=IGNORE
     )
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -342,13 +383,13 @@ def train_step(model: MelodyRNN, optimizer, scheduler, sampler: CropSampler, con
     return float(loss.detach())
 
 
-def save_weights(run_dir: str | os.PathLike, path: str | os.PathLike) -> Path:
+def save_weights(run_dir: str | os.PathLike, path: str | os.PathLike, task: str = "melody") -> Path:
     """The run's model weights and architecture alone (no optimizer), beside the exported model."""
-    saved = load_checkpoint(run_dir)
+    saved = load_checkpoint(run_dir, task)
     path = Path(path)
     atomic_save(
         {
-            "kind": WEIGHTS_KIND,
+            "kind": TASKS[task].weights_kind,
             "format": CHECKPOINT_FORMAT,
             "model": saved["model"],
             "model_args": saved["model_args"],
