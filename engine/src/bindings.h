@@ -16,6 +16,7 @@ void bind_analysis(py::module_& m);  // YinPitch, Loudness
 void bind_synths(py::module_& m);    // HarmonicSynth, FilteredNoise, Reverb
 void bind_engine(py::module_& m);    // Resampler, Model, Decoder, Engine
 void bind_master(py::module_& m);    // the mastering action (submodule master)
+void bind_transcribe(py::module_& m);  // Transcribe, Basic Pitch (submodule transcribe)
 void bind_midi(py::module_& m);      // the MIDI tools (submodule midi)
 
 // A 1-D float32 view of `a`, or a ValueError naming `what`.

@@ -9,5 +9,6 @@ PYBIND11_MODULE(_core, m) {
     tonemorph::bind_synths(m);
     tonemorph::bind_engine(m);
     tonemorph::bind_master(m);
+    tonemorph::bind_transcribe(m);
     tonemorph::bind_midi(m);
 }
