@@ -1,5 +1,6 @@
 #include <pybind11/stl.h>
 
+#include <map>
 #include <vector>
 
 #include "Engine.h"
@@ -7,6 +8,7 @@
 #include "Parameters.h"
 #include "Resampler.h"
 #include "bindings.h"
+#include "midi/ClipRender.h"
 
 namespace tonemorph {
 
@@ -272,6 +274,34 @@ midi: optional [(sample_offset, [status, data1, data2]), ...] for the MIDI mode.
             d["restarts"] = s.restarts.load();
             return d;
         });
+
+    // On the MIDI tools' submodule (bind_midi adds the rest): a clip played through an instrument.
+    m.def_submodule("midi").def(
+        "render_clip",
+        [](std::shared_ptr<Model> model, const midi::Clip& clip, double sample_rate, int channels, double tail_s,
+           const std::map<std::string, float>& settings) {
+            midi::ClipRenderRequest request;
+            request.sample_rate = sample_rate;
+            request.channels = channels;
+            request.tail_s = tail_s;
+            for (const auto& [name, value] : settings) request.settings.emplace_back(param_by_name(name), value);
+            std::vector<float> interleaved;
+            {
+                py::gil_scoped_release release;
+                interleaved = midi::render_clip(model, clip, request);
+            }
+            const auto frames = static_cast<py::ssize_t>(interleaved.size() / static_cast<std::size_t>(channels));
+            py::array_t<float> out({static_cast<py::ssize_t>(channels), frames});
+            auto o = out.mutable_unchecked<2>();
+            for (py::ssize_t i = 0; i < frames; ++i)
+                for (py::ssize_t c = 0; c < channels; ++c) o(c, i) = interleaved[static_cast<std::size_t>(i * channels + c)];
+            return out;
+        },
+        py::arg("model"), py::arg("clip"), py::arg("sample_rate") = 48000.0, py::arg("channels") = 2,
+        py::arg("tail_s") = 2.0, py::arg("settings") = std::map<std::string, float>{},
+        R"doc(The clip played through `model` (a Model) in MIDI mode, offline: float32 [channels, samples], the
+clip's length at its tempo plus tail_s, the engine's latency removed. settings: parameter name -> value
+(midi_mode is always on). What the plugin's MIDI panel auditions.)doc");
 }
 
 }  // namespace tonemorph
