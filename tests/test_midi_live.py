@@ -3,9 +3,10 @@ the whole loop over a JACK server with its dummy backend, started and stopped he
 python-rtmidi's JACK API): a phrase played into tonemorph's input is answered on its output, in tempo.
 
 Timing tolerance over JACK: every answer onset within ONSET_TOLERANCE (25 ms) of the sixteenth grid of the
-tempo tonemorph reports, counted from the phrase's first note as the test sent it. The dummy backend runs
-periods of 256 frames at 48 kHz (5.3 ms); JACK MIDI moves a message to the next period on its way in and on
-its way out, and Python's threads add a little: 25 ms is a fifth of a sixteenth at 120 BPM.
+tempo tonemorph reports, placed where the test sent the phrase's notes (the least-squares fit of their send
+times to their steps); answers are timed by JACK's own delta times. The dummy backend runs periods of 256
+frames at 48 kHz (5.3 ms); JACK MIDI moves a message to the next period on its way in and on its way out,
+and Python's threads add a little: 25 ms is a fifth of a sixteenth at 120 BPM.
 """
 
 from __future__ import annotations
@@ -232,6 +233,32 @@ def test_echo_answers_with_the_first_bars_from_the_start_step():
         (48 + a, 48 + b, p) for a, b, p in TUNE + [(24, 32, 72)]
     ]
     assert len(echo_answer(phrase, 48, 1)) == 6
+
+
+def test_continue_answers_after_the_phrase_and_seeds_reproduce():
+    phrase = make_phrase(played(TUNE, jitter=TUNE_JITTER, velocity=77))
+    first = live.continue_answer(1.0, 5)
+    answers = [first(phrase, 32, 2), first(phrase, 32, 2)]
+    assert answers[0] and answers[0] != answers[1]  # answer k draws with seed + k
+    assert live.continue_answer(1.0, 6)(phrase, 32, 2) == answers[1]
+    for notes in answers:
+        assert all(32 <= n.start < n.end <= 64 for n in notes)
+        assert all(48 <= n.pitch <= 84 and n.velocity == 77 for n in notes)
+    longer = live.continue_answer(0.0, 0)(phrase, 48, 4)
+    assert min(n.start for n in longer) >= 48 and max(n.start for n in longer) < 48 + 64
+
+
+def test_continue_without_the_model_a_phrase_needs_is_a_clear_error():
+    def only_melody(kind):
+        raise ValueError(f"the {kind} model is not installed")
+
+    answer = live.continue_answer(1.0, 0, load_model=only_melody)
+    with pytest.raises(ValueError, match="drums model is not installed"):
+        answer(make_phrase(played(TUNE, channel=9)), 32, 1)
+    with pytest.raises(ValueError, match="--temperature"):
+        live.continue_answer(-0.5, 0)
+    with pytest.raises(ValueError, match="--seed"):
+        live.continue_answer(1.0, -1)
 
 
 def test_player_plays_in_time_and_stop_silences_it():
@@ -462,8 +489,10 @@ class TestPorts:
         tag = uuid.uuid4().hex[:6]
         self.player = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=f"player-{tag}")
         self.listener = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=f"listener-{tag}")
-        self.received: list[tuple[float, list[int]]] = []
-        self.listener.set_callback(lambda event, _: self.received.append((time.monotonic(), event[0])))
+        self._heard: list[tuple[float, float, list[int]]] = []  # (arrival, JACK's delta, message)
+        self.listener.set_callback(
+            lambda event, _: self._heard.append((time.monotonic(), event[1], event[0]))
+        )
         if connect_to is None:  # tonemorph connects to us
             self.player.open_virtual_port("phrase")
             self.listener.open_virtual_port("answers")
@@ -475,21 +504,36 @@ class TestPorts:
         self.phrase_name, self.answers_name = f"player-{tag}:phrase", f"listener-{tag}:answers"
         self.sent: list[tuple[float, list[int]]] = []
 
+    @property
+    def received(self) -> list[tuple[float, list[int]]]:
+        """(time, message) heard: spaced by JACK's own delta times (not by when this process's Python took
+        them), placed on time.monotonic by the message that arrived with the least delay."""
+        heard = list(self._heard)
+        if not heard:
+            return []
+        stamps = np.cumsum([0.0] + [delta for _, delta, _ in heard[1:]])
+        offset = min(arrival - stamp for (arrival, _, _), stamp in zip(heard, stamps))
+        return [(stamp + offset, message) for (_, _, message), stamp in zip(heard, stamps)]
+
     def play(self, notes: list[tuple[int, int, int]], bpm=120.0, channel=0, jitter=None) -> float:
-        """Plays (start step, end step, pitch) at `bpm` from now + 0.1 s; returns when the first note went."""
+        """Plays (start step, end step, pitch) at `bpm` from now + 0.1 s. Returns the origin of the grid
+        the notes were sent on: the least-squares fit of the sent onsets to their steps."""
         s = 15.0 / bpm
         jitter = jitter or [0.0] * len(notes)
         t0 = time.monotonic() + 0.1
-        events = [(t0 + a * s + j, 1, [0x90 | channel, p, 96]) for (a, b, p), j in zip(notes, jitter)]
+        events = [(t0 + a * s + j, 1, a, [0x90 | channel, p, 96]) for (a, b, p), j in zip(notes, jitter)]
         events += [
-            (t0 + a * s + j + (b - a) * s * 0.9, 0, [0x80 | channel, p, 0])
+            (t0 + a * s + j + (b - a) * s * 0.9, 0, b, [0x80 | channel, p, 0])
             for (a, b, p), j in zip(notes, jitter)
         ]
-        for when, _, message in sorted(events):
+        origins = []
+        for when, on, step, message in sorted(events):
             time.sleep(max(0.0, when - time.monotonic()))
             self.player.send_message(message)
             self.sent.append((time.monotonic(), message))
-        return t0 + jitter[0]
+            if on:
+                origins.append(self.sent[-1][0] - step * s)
+        return float(np.mean(origins))
 
     def close(self):
         for port in (self.player, self.listener):

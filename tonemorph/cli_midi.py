@@ -251,17 +251,17 @@ def cmd_live(args: argparse.Namespace) -> int:
     if args.tool == "echo":
         answer = live.echo_answer
     else:
-        from tonemorph.paths import model_dirs
+        from tonemorph.engine.midi import find_event_model, load_event_model
 
-        found = {}
-        for kind in ("melody", "drums"):
-            paths = [d / "midi" / f"{kind}.onnx" for d in model_dirs()]
-            found[kind] = next((str(p) for p in paths if p.is_file()), None)
-        if found["melody"] is None and found["drums"] is None:
-            raise ValueError("no MIDI model found (midi/melody.onnx); tonemorph midi train melody makes one")
         seed = args.seed if args.seed is not None else secrets.randbelow(1 << 31)
-        print(f"continue: temperature {args.temperature:g}, seed {seed} (answer k uses seed + k)")
-        answer = live.continue_answer(found, args.temperature, seed)
+        answer = live.continue_answer(args.temperature, seed)
+        model = load_event_model("melody")  # opened now, so the first answer does not wait for it
+        try:
+            drums = find_event_model("drums")
+        except ValueError as e:
+            drums = f"none, so a phrase on channel 10 gets no answer ({e})"
+        print(f"continue: temperature {args.temperature:g}, seed {seed} (answer k draws with seed + k)")
+        print(f"models: melody {model.info['path']}; drums {drums}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     live.run_live(

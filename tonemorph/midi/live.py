@@ -50,6 +50,7 @@ SILENCE_BEATS = 1.0  # the pause that ends a phrase, after the last note-off, by
 SILENCE_LIMITS = (0.3, 1.5)  # seconds: the default pause is one beat, kept within these
 LEAD_SECONDS = 0.12  # the answer starts no sooner than this after the pause is heard (to compute it)
 ALL_NOTES_OFF = 123  # the controller number
+REALTIME_PRIORITY = 5  # the answer's thread, when the system allows it (below JACK's default of 10)
 CLIENT_NAME = "tonemorph"
 
 NOTE_OFF, NOTE_ON, CONTROL = 0x80, 0x90, 0xB0
@@ -288,6 +289,17 @@ def answer_events(
     return [(t, message) for t, _, message in events]
 
 
+def _realtime_priority() -> bool:
+    """Asks for round-robin real-time scheduling for the calling thread (as JACK's own threads have), so a
+    busy computer delays the answer's notes less; where that is not allowed it stays as it is. True if
+    granted."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(REALTIME_PRIORITY))
+    except (AttributeError, OSError):
+        return False
+    return True
+
+
 class AnswerPlayer:
     """Plays (time, message) events on a thread at their times (session clock). stop() ends every note it
     started and sends All Notes Off on its channel."""
@@ -315,6 +327,7 @@ class AnswerPlayer:
         return self._thread.is_alive()
 
     def _run(self) -> None:
+        _realtime_priority()
         for when, message in self._events:
             if self._stop.wait(max(0.0, when - self._clock())):
                 return
@@ -766,36 +779,44 @@ def run_live(
         out_port.delete()
 
 
-def continue_answer(model_paths: dict[str, str | None], temperature: float, seed: int) -> Answer:
+def continue_answer(
+    temperature: float, seed: int, load_model: Callable[[str], object] | None = None
+) -> Answer:
     """Continue as an answer: the melody model (the drums model for a phrase on channel 10) primed on the
-    phrase as a clip up to start_step, `bars` new bars after it, at the phrase's median velocity.
-    model_paths: 'melody' / 'drums' -> the model file (None: there is none); each is opened once, when first
-    needed. Answer k is drawn with seed + k."""
+    phrase as a clip that ends on the first step after it at start_step's place in the bar (the bar line
+    after the phrase when start_step is one), and its `bars` new bars moved on by whole bars to begin at
+    start_step (the wait for the pause is not rest the model must continue: after two silent beats the
+    likeliest continuation is silence). At the phrase's median velocity; answer k is drawn with seed + k. load_model(kind) gives the model of kind 'melody' or 'drums' (default
+    tonemorph.engine.midi.load_event_model: the user's, else the bundled one, opened once); a missing one is
+    a ValueError when a phrase needs it."""
     from tonemorph.engine import _core
+    from tonemorph.engine.midi import load_event_model
 
+    if not temperature >= 0:
+        raise ValueError(f"--temperature {temperature:g}: 0 or more (0: always the likeliest note)")
+    if not 0 <= seed < 2**62:
+        raise ValueError(f"--seed {seed}: a whole number from 0 to 2**62 - 1")
+    load = load_model or load_event_model
     midi = _core.midi
-    opened: dict[str, object] = {}
     count = iter(range(1 << 62))
 
     def answer(phrase: Phrase, start_step: int, bars: int) -> list[StepNote]:
-        kind = "drums" if phrase.drums else "melody"
-        if kind not in opened:
-            if model_paths.get(kind) is None:
-                raise ValueError(f"there is no {kind} model to answer a {kind} phrase with")
-            opened[kind] = midi.EventModel(str(model_paths[kind]), f"midi-{kind}")
+        model = load("drums" if phrase.drums else "melody")
+        clip_steps = start_step - STEPS_PER_BAR * ((start_step - phrase.steps) // STEPS_PER_BAR)
         clip = midi.Clip(
             [midi.Note(n.start, n.end, n.pitch, n.velocity) for n in phrase.notes],
-            start_step,
+            clip_steps,
             phrase.grid.bpm,
             phrase.drums,
         )
         result = midi.continue_clip(
-            opened[kind], clip, bars=bars, variations=1, temperature=temperature, seed=seed + next(count)
+            model, clip, bars=bars, variations=1, temperature=temperature, seed=seed + next(count)
         )
         velocity = int(np.median([n.velocity for n in phrase.notes]))
         first = result["new_from_step"]
+        shift = start_step - first
         return [
-            StepNote(n.start_step, n.end_step, n.pitch, velocity)
+            StepNote(n.start_step + shift, n.end_step + shift, n.pitch, velocity)
             for n in result["clips"][0].notes
             if n.start_step >= first
         ]
