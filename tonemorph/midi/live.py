@@ -528,6 +528,11 @@ API_NAMES = {
     "winmm": "API_WINDOWS_MM",
 }
 ALSA_SEQUENCER = "/dev/snd/seq"
+# our ports: direction -> (client name suffix, what --in / --out names, what to do with a virtual one)
+_DIRECTIONS = {
+    "in": ("listen", "source", "connect a source to it"),
+    "out": ("answer", "destination", "connect it to a synth"),
+}
 
 
 def _rtmidi():
@@ -622,64 +627,54 @@ class MidiSystem:
             + ". Then `tonemorph midi live --list-ports` shows the ports."
         )
 
-    def _midi_in(self, client: str):
+    def _port(self, direction: str, client: str):
+        """A new client of ours: a MidiIn for 'in', a MidiOut for 'out'."""
+        make = self._rtmidi.MidiIn if direction == "in" else self._rtmidi.MidiOut
         with _quiet_stderr():
-            return self._rtmidi.MidiIn(self.api, name=client)
+            return make(self.api, name=client)
 
-    def _midi_out(self, client: str):
-        with _quiet_stderr():
-            return self._rtmidi.MidiOut(self.api, name=client)
+    def _listing(self, direction: str) -> list[str]:
+        port = self._port(direction, f"{CLIENT_NAME}-list")
+        try:
+            return list(port.get_ports())
+        finally:
+            port.delete()
 
     def sources(self) -> list[str]:
         """Ports that send MIDI (keyboards, other programs' outputs): what --in can name."""
-        port = self._midi_in(f"{CLIENT_NAME}-list")
-        try:
-            return list(port.get_ports())
-        finally:
-            port.delete()
+        return self._listing("in")
 
     def destinations(self) -> list[str]:
         """Ports that take MIDI (synths, other programs' inputs): what --out can name."""
-        port = self._midi_out(f"{CLIENT_NAME}-list")
+        return self._listing("out")
+
+    def _open(self, direction: str, wanted: str | None):
+        client, kind, hint = _DIRECTIONS[direction]
+        port = self._port(direction, f"{CLIENT_NAME}-{client}")
         try:
-            return list(port.get_ports())
-        finally:
+            if wanted is None:
+                self._virtual(port, direction)
+                return port, f"{CLIENT_NAME}-{client}:{direction} (virtual: {hint})"
+            index = pick_port(port.get_ports(), wanted, kind, f"--{direction}")
+            description = port.get_ports()[index]
+            port.open_port(index, direction)
+        except BaseException:
             port.delete()
+            raise
+        return port, description
 
     def open_input(self, wanted: str | None, callback: Callable[[list[int], float], None]):
         """Opens our input, connected to the source `wanted` (see pick_port), or as a virtual port others
         connect to (wanted None). callback(message, delta seconds) runs on the MIDI system's thread.
         Returns (port, description)."""
-        port = self._midi_in(f"{CLIENT_NAME}-listen")
-        try:
-            if wanted is None:
-                self._virtual(port, "in")
-                description = f"{CLIENT_NAME}-listen:in (virtual: connect a source to it)"
-            else:
-                index = pick_port(port.get_ports(), wanted, "source", "--in")
-                description = port.get_ports()[index]
-                port.open_port(index, "in")
-            port.set_callback(lambda event, _data: callback(event[0], event[1]))
-        except BaseException:
-            port.delete()
-            raise
+        port, description = self._open("in", wanted)
+        port.set_callback(lambda event, _data: callback(event[0], event[1]))
         return port, description
 
     def open_output(self, wanted: str | None):
-        """Opens our output, connected to the destination `wanted` (see pick_port), or virtual (None)."""
-        port = self._midi_out(f"{CLIENT_NAME}-answer")
-        try:
-            if wanted is None:
-                self._virtual(port, "out")
-                description = f"{CLIENT_NAME}-answer:out (virtual: connect it to a synth)"
-            else:
-                index = pick_port(port.get_ports(), wanted, "destination", "--out")
-                description = port.get_ports()[index]
-                port.open_port(index, "out")
-        except BaseException:
-            port.delete()
-            raise
-        return port, description
+        """Opens our output, connected to the destination `wanted` (see pick_port), or virtual (None).
+        Returns (port, description)."""
+        return self._open("out", wanted)
 
     def _virtual(self, port, name: str) -> None:
         try:
