@@ -167,12 +167,16 @@ def _run(
         result = call()
     except ValueError as e:
         raise MidiToolError(str(e)) from None
-    sidecar = {"tool": tool, **extra, "model": _model_facts(model), "settings": settings}
-    sidecar["seeds"] = [settings["seed"] + v for v in range(settings["variations"])]
-    return _write_run(out, result, sidecar, names) | {
+    sidecar = {
+        "tool": tool,
+        **extra,
+        "model": _model_facts(model),
+        "settings": settings,
+        "seeds": [settings["seed"] + v for v in range(settings["variations"])],
         "new_from_step": result["new_from_step"],
         "primed_steps": result["primed_steps"],
     }
+    return _write_run(out, result, sidecar, names)
 
 
 def continue_midi(

@@ -12,9 +12,12 @@ std::string octaves_text(int semitones) {
     return std::string(semitones > 0 ? "up " : "down ") + (octaves == 1 ? "an octave" : std::to_string(octaves) + " octaves");
 }
 
-// Whole octaves that bring low..high into min..max, nearest the middle only when it does not fit as it is.
+// The fewest whole octaves that bring low..high into min..max; for a melody wider than the range, the shift
+// that centres it (its outer notes then move on their own, see into_range).
 int fitting_shift(int low, int high, const EventModelInfo& m) {
-    if (low >= m.min_pitch && high <= m.max_pitch) return 0;
+    for (int octaves = 0; octaves <= 10; ++octaves)
+        for (int shift : {12 * octaves, -12 * octaves})
+            if (low + shift >= m.min_pitch && high + shift <= m.max_pitch) return shift;
     int shift = 12 * static_cast<int>(std::lround(((m.min_pitch + m.max_pitch) / 2.0 - (low + high) / 2.0) / 12.0));
     while (low + shift < m.min_pitch) shift += 12;
     while (high + shift > m.max_pitch && low + shift - 12 >= m.min_pitch) shift -= 12;
