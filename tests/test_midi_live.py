@@ -319,6 +319,18 @@ def test_session_answers_a_pause_in_tempo_and_a_new_note_interrupts():
     session.close()
 
 
+def test_a_long_improvisation_is_answered_from_its_last_seconds():
+    now = time.monotonic()
+    notes = played([(4 * k, 4 * k + 2, 60 + k % 12) for k in range(60)], t0=now - 32.0)  # 30 s of quarters
+    session = LiveSession(lambda m: None, echo_answer, report=lambda line: None)
+    feed_phrase(session, notes)
+    result = session.poll()
+    last_off = notes[-1].end
+    assert result.phrase.played == tuple(n for n in notes if n.onset >= last_off - live.MAX_PHRASE_SECONDS)
+    assert len(result.phrase.played) == 40  # onsets from 9.95 s of the 30 on
+    session.close()
+
+
 def test_session_drops_an_answer_the_player_overtook():
     sent, lines = [], []
     session = None

@@ -49,6 +49,9 @@ CHORD_SECONDS = 0.04  # onsets closer than this are one attack (a chord, a flam)
 SILENCE_BEATS = 1.0  # the pause that ends a phrase, after the last note-off, by default
 SILENCE_LIMITS = (0.3, 1.5)  # seconds: the default pause is one beat, kept within these
 LEAD_SECONDS = 0.12  # the answer starts no sooner than this after the pause is heard (to compute it)
+MAX_PHRASE_SECONDS = 20.0  # a phrase is the playing of at most this long before the pause (a long
+# improvisation's tempo drifts off any one grid, and Continue primes on its last 4 bars anyway)
+TEMPO_ATTACKS = 32  # the pause's length follows the tempo of the last this many attacks
 ALL_NOTES_OFF = 123  # the controller number
 REALTIME_PRIORITY = 5  # the answer's thread, when the system allows it (below JACK's default of 10)
 CLIENT_NAME = "tonemorph"
@@ -446,7 +449,7 @@ class LiveSession:
             return self._silence_cache[1]
         version = self._recorder.version
         if self._silence_cache[0] != version:
-            onsets = self._recorder.onsets()
+            onsets = sorted(self._recorder.onsets())[-TEMPO_ATTACKS:]
             bpm = estimate_tempo(onsets).bpm if len(attack_times(onsets)) >= 2 else None
             self._silence_cache = (version, silence_seconds(bpm))
         return self._silence_cache[1]
@@ -460,8 +463,9 @@ class LiveSession:
             played = self._recorder.take()
             self._taken += 1
             taken = self._taken
-        phrase = make_phrase(played, self.bpm)
         last_off = max(n.end for n in played)
+        played = [n for n in played if n.onset >= last_off - MAX_PHRASE_SECONDS]
+        phrase = make_phrase(played, self.bpm)
         start_step = answer_start(phrase.grid, now + self.lead, phrase.steps, self._unit)
         began = time.perf_counter()
         try:
