@@ -5,14 +5,13 @@ file reader; the sampler against a Python reference with the same random numbers
 from __future__ import annotations
 
 import json
-import math
 import random
 from pathlib import Path
 
 import mido
 import numpy as np
-import onnxruntime as ort
 import pytest
+from midi_reference import Pcg32, reference_sample  # tests/ is on pytest's pythonpath
 from tonemorph.engine import _core
 from tonemorph.engine.midi import MidiToolError, continue_midi, generate_midi, read_clip, write_clip
 
@@ -107,78 +106,6 @@ def drums_model_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("models") / "drums.onnx"
     export_drums(model, path, name="tiny-test-drums")
     return path
-
-
-# --- the Python reference: the same PRNG, the same draw, the model in onnxruntime -------------------------
-
-M64 = (1 << 64) - 1
-
-
-def splitmix64(x: int) -> tuple[int, int]:
-    x = (x + 0x9E3779B97F4A7C15) & M64
-    z = x
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
-    return x, z ^ (z >> 31)
-
-
-class Pcg32:
-    def __init__(self, seed: int):
-        x, initstate = splitmix64(seed)
-        _, initseq = splitmix64(x)
-        self.state, self.inc = 0, ((initseq << 1) | 1) & M64
-        self.next()
-        self.state = (self.state + initstate) & M64
-        self.next()
-
-    def next(self) -> int:
-        old = self.state
-        self.state = (old * 6364136223846793005 + self.inc) & M64
-        xorshifted = (((old >> 18) ^ old) >> 27) & 0xFFFFFFFF
-        rot = old >> 59
-        return ((xorshifted >> rot) | (xorshifted << ((32 - rot) & 31))) & 0xFFFFFFFF
-
-    def uniform(self) -> float:
-        return (self.next() >> 8) * 2.0**-24
-
-
-def draw(logits, temperature: float, rng: Pcg32) -> int:
-    best = int(np.argmax(logits))
-    if temperature <= 0:
-        return best
-    top = float(logits[best])
-    weights = [math.exp((float(v) - top) / temperature) for v in logits]
-    target, running = rng.uniform() * sum(weights), 0.0
-    for i, w in enumerate(weights):
-        running += w
-        if running > target:
-            return i
-    return best
-
-
-def reference_sample(path, primer, steps, temperature, seed) -> list[int]:
-    """The sampling loop in Python with onnxruntime: START, the primer, then draws fed back."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    meta = session.get_modelmeta().custom_metadata_map
-    state = np.zeros((2 * int(meta["layers"]), 1, int(meta["hidden"])), np.float32)
-    rng = Pcg32(seed)
-
-    def feed(event):
-        nonlocal state
-        logits, state = session.run(None, {"event": np.array([[event]], np.int64), "state": state})
-        return logits[0, 0]
-
-    logits = feed(int(meta["start_token"]))
-    for event in primer:
-        logits = feed(event)
-    out = []
-    for i in range(steps):
-        out.append(draw(logits, temperature, rng))
-        if i + 1 < steps:
-            logits = feed(out[-1])
-    return out
 
 
 # --- the sampler -----------------------------------------------------------------------------------------
