@@ -161,6 +161,8 @@ def _training_data(model: str):
 
 def cmd_train_events(args: argparse.Namespace) -> int:
     """`tonemorph midi train melody|drums`: the next-event models of Continue and Generate."""
+    if args.model == "interpolate":
+        return cmd_train_interpolate(args)
     from tonemorph.cli import _console
     from tonemorph.paths import user_models_dir
     from tonemorph.training.midi import melody_train
@@ -279,6 +281,106 @@ def cmd_live(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from tonemorph.cli import _console, _progress
+    from tonemorph.engine.midi_interpolate import interpolate_midi
+
+    console = _console()
+    with _progress("interpolate") as bar:
+        task = bar.add_task("interpolate: decoding", total=1.0)
+        summary = interpolate_midi(
+            args.a,
+            args.b,
+            args.out,
+            steps=args.steps,
+            temperature=args.temperature,
+            seed=args.seed,
+            model=args.model,
+            overwrite=args.overwrite,
+            progress=lambda fraction: bar.update(task, completed=fraction),
+        )
+    for messages in summary["read"].values():
+        for message in messages:
+            console.print(f"[yellow]note: {message}", soft_wrap=True)
+    for message in summary["messages"]:
+        console.print(f"[yellow]note: {message}", soft_wrap=True)
+    s = summary["settings"]
+    print(
+        f"{len(summary['files'])} clips from A to B ({summary['bars_each'][0]:g} bars each, temperature "
+        f"{s['temperature']:g}{'' if s['temperature'] == 0 else ', seed ' + str(s['seed'])}): "
+        f"{Path(summary['files'][0]).parent}"
+    )
+    for path, notes, at in zip(summary["files"], summary["notes_each"], summary["positions"]):
+        print(f"  {Path(path).name}  {notes} notes  ({at:.2f} of the way to B)")
+    print(f"settings: {summary['sidecar']}")
+    return 0
+
+
+def cmd_train_interpolate(args: argparse.Namespace) -> int:
+    """`tonemorph midi train interpolate`: Interpolate's melody VAE (training/midi/vae_*.py)."""
+    from tonemorph.cli import _console
+    from tonemorph.paths import user_models_dir
+    from tonemorph.training.midi import vae_train
+    from tonemorph.training.midi.vae_export import export_vae, paths
+    from tonemorph.training.train import runs_dir
+
+    console = _console()
+    if args.resume:
+        run_dir = Path(args.resume).expanduser()
+        saved = vae_train.load_checkpoint(run_dir)
+        out = Path(args.out) if args.out else Path(saved["data"]["model_path"])
+    else:
+        run_dir = Path(args.run_dir).expanduser() if args.run_dir else runs_dir() / "midi-interpolate"
+        out = Path(args.out) if args.out else user_models_dir() / "midi" / "melody_vae_decoder.onnx"
+        if (run_dir / vae_train.CHECKPOINT_NAME).exists():
+            raise ValueError(
+                f"'{run_dir}' already holds an interpolate run; continue it with --resume {run_dir}, or "
+                "give another --run-dir."
+            )
+        existing = [str(p) for p in paths(out) if p.exists()]
+        if existing and not args.overwrite:
+            raise ValueError(
+                f"'{existing[0]}' already exists; give another --out, or add --overwrite to replace it when "
+                "training ends."
+            )
+    data, numbers, line, trained_on = _training_data("melody")
+    console.print(f"{line}; cache {data.meta.get('cache')}", soft_wrap=True)
+    if not args.resume:
+        config = vae_train.VAEConfig(**({"steps": args.steps} if args.steps else {}))
+        vae_train.start_run(run_dir, config, {**numbers, "model_path": str(out.expanduser().resolve())})
+    console.print(f"run folder: {run_dir}   (tensorboard --logdir {run_dir})", soft_wrap=True)
+    result = vae_train.train(run_dir, data, steps=args.steps)
+    if result.interrupted:
+        print(
+            f"stopped at step {result.step}; checkpoint saved in {run_dir}\n"
+            f"continue with: tonemorph midi train interpolate --resume {run_dir}",
+            file=sys.stderr,
+        )
+        return 130
+    model = vae_train.model_from_checkpoint(vae_train.load_checkpoint(run_dir))
+    held_out = result.history["validation"][-1][1]
+    encoder, decoder = paths(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    export_vae(
+        model,
+        decoder,
+        description=f"trained by tonemorph for {result.step} steps ({result.train_seconds / 60:.1f} min) on "
+        f"2-bar windows of {trained_on}",
+        extra={
+            "validation_accuracy": f"{held_out['accuracy']:.4f}",
+            "validation_note_on_accuracy": f"{held_out['note_on_accuracy']:.4f}",
+            "train_steps": result.step,
+        },
+    )
+    weights = vae_train.save_weights(run_dir, decoder.with_name(decoder.name.removesuffix("_decoder.onnx") + ".pt"))
+    print(
+        f"model:   {encoder}\n         {decoder}\n         (held-out 2-bar windows rebuilt: "
+        f"{held_out['accuracy']:.3f} of steps, {held_out['note_on_accuracy']:.3f} of note onsets)"
+    )
+    print(f"weights: {weights}")
+    return 0
+
+
 def _midi_note(text: str) -> int:
     try:
         value = int(text)
@@ -374,16 +476,43 @@ def add_midi_commands(sub) -> None:
     p.set_defaults(func=cmd_generate)
 
     p = midi_sub.add_parser(
+        "interpolate",
+        help="clips that morph from one melody into another",
+        description="Interpolate between two melody clips A and B of the same length (1 to 4 bars): --steps "
+        "clips into --out DIR (interpolate-01.mid near A ... interpolate-NN.mid near B) and interpolate.json, "
+        "through the latent space of a small MusicVAE-style model (models/midi/melody_vae_*.onnx). Its window "
+        "is 2 bars: longer clips are morphed 2 bars at a time. Chords keep their top note; drum clips are "
+        "refused.",
+    )
+    p.add_argument("a", help="the MIDI clip to start from (A)")
+    p.add_argument("b", help="the MIDI clip to end at (B), as long as A")
+    p.add_argument("--out", "-o", required=True, metavar="DIR", help="the folder for the clips (made if missing)")
+    p.add_argument("--steps", type=int, default=5, help="clips written, A's and B's ends included, 2..32 (default 5)")
+    p.add_argument(
+        "--temperature",
+        type=_number,
+        default=0.0,
+        help="0: the likeliest notes (default; the seed changes nothing); above 0: drawn, wilder as it rises",
+    )
+    p.add_argument("--seed", type=int, default=None, help="the same seed gives the same clips (default: random)")
+    p.add_argument(
+        "--model", metavar="PATH", help="another melody VAE (either of its two .onnx files; default: the bundled one)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace clips of an earlier run in the folder")
+    p.set_defaults(func=cmd_interpolate)
+
+    p = midi_sub.add_parser(
         "train",
         help="train the MIDI tools' models (melody, drums)",
         description="Train a MIDI tool's model on this computer. `melody`: the next-note model Continue and "
         "Generate will use, an LSTM trained on melodies from music21's bundled corpus (read once, about 8 "
         "minutes, then cached), about 20 minutes on one CPU core. `drums`: the same for drum patterns, "
         "trained on Hydrogen's demo songs and MMA's groove library (Debian packages hydrogen-data and mma; "
-        "rendered once, about 4 minutes, then cached), about 15 minutes on one CPU core. Ctrl-C stops and "
-        "saves; --resume continues.",
+        "rendered once, about 4 minutes, then cached), about 15 minutes on one CPU core. `interpolate`: "
+        "Interpolate's melody VAE on 2-bar windows of the same melodies, about 35 minutes on one CPU core. "
+        "Ctrl-C stops and saves; --resume continues.",
     )
-    p.add_argument("model", choices=["melody", "drums"], help="which model")
+    p.add_argument("model", choices=["melody", "drums", "interpolate"], help="which model")
     p.add_argument("--steps", type=int, default=None, help="train up to this many steps (default 4000)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
     p.add_argument(
