@@ -161,6 +161,8 @@ def _training_data(model: str):
 
 def cmd_train_events(args: argparse.Namespace) -> int:
     """`tonemorph midi train melody|drums`: the next-event models of Continue and Generate."""
+    if args.model == "groove":
+        return cmd_train_groove(args)
     if args.model == "interpolate":
         return cmd_train_interpolate(args)
     from tonemorph.cli import _console
@@ -220,6 +222,80 @@ def cmd_train_events(args: argparse.Namespace) -> int:
     )
     weights = melody_train.save_weights(run_dir, out.with_suffix(".pt"), what)
     print(f"model:   {out}   (held-out NLL {nll:.3f} nats per step)")
+    print(f"weights: {weights}")
+    return 0
+
+
+def cmd_train_groove(args: argparse.Namespace) -> int:
+    """`tonemorph midi train groove`: the Groove / Drumify model (training/midi/groove_*.py)."""
+    from tonemorph.cli import _console, _progress
+    from tonemorph.paths import user_models_dir
+    from tonemorph.training.midi import groove_data, groove_train
+    from tonemorph.training.midi.groove_export import export_groove
+    from tonemorph.training.train import runs_dir
+
+    console = _console()
+    if args.resume:
+        run_dir = Path(args.resume).expanduser()
+        saved = groove_train.load_checkpoint(run_dir)
+        out = Path(args.out) if args.out else Path(saved["data"]["model_path"])
+    else:
+        run_dir = Path(args.run_dir).expanduser() if args.run_dir else runs_dir() / "midi-groove"
+        out = Path(args.out) if args.out else user_models_dir() / "midi" / "groove.onnx"
+        if (run_dir / groove_train.CHECKPOINT_NAME).exists():
+            raise ValueError(
+                f"'{run_dir}' already holds a groove run; continue it with --resume {run_dir}, or give "
+                "another --run-dir."
+            )
+        if out.exists() and not args.overwrite:
+            raise ValueError(
+                f"'{out}' already exists; give another --out, or add --overwrite to replace it when "
+                "training ends."
+            )
+    with _progress("drums") as bar:
+        task = bar.add_task("reading Hydrogen's songs, rendering MMA's grooves (once; cached)", total=None)
+        grids = groove_data.training_grids(
+            progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    numbers = {
+        "train_windows": int((~grids.validation).sum()),
+        "validation_windows": int(grids.validation.sum()),
+        "patterns": grids.meta.get("patterns"),
+    }
+    console.print(
+        f"groove: {numbers['train_windows']} training 2-bar windows, {numbers['validation_windows']} held out, "
+        f"from {numbers['patterns']} 4/4 songs and grooves; timing and dynamics made by the humaniser "
+        "(training/midi/groove_data.py)",
+        soft_wrap=True,
+    )
+    if not args.resume:
+        config = groove_train.GrooveConfig(**({"steps": args.steps} if args.steps else {}))
+        groove_train.start_run(run_dir, config, {**numbers, "model_path": str(out.expanduser().resolve())})
+    console.print(f"run folder: {run_dir}   (tensorboard --logdir {run_dir})", soft_wrap=True)
+    result = groove_train.train(run_dir, grids, steps=args.steps)
+    if result.interrupted:
+        print(
+            f"stopped at step {result.step}; checkpoint saved in {run_dir}\n"
+            f"continue with: tonemorph midi train groove --resume {run_dir}",
+            file=sys.stderr,
+        )
+        return 130
+    model = groove_train.model_from_checkpoint(groove_train.load_checkpoint(run_dir))
+    values = result.history["validation"][-1][1]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    export_groove(
+        model,
+        out,
+        description=f"trained by tonemorph for {result.step} steps ({result.train_seconds / 60:.1f} min) on "
+        f"{numbers['train_windows']} 2-bar windows of Hydrogen songs and MMA grooves, with timing and "
+        "dynamics made by a rule-based humaniser (no human-played data)",
+        extra={"train_steps": result.step, **{f"validation_{k.replace('/', '_')}": f"{v:.5f}" for k, v in values.items()}},
+    )
+    weights = groove_train.save_weights(run_dir, out.with_suffix(".pt"))
+    print(
+        f"model:   {out}   (held-out velocity MSE {values['groove/velocity']:.4f}, offset MSE "
+        f"{values['groove/offset']:.4f} steps^2, Drumify hit BCE {values['drumify/hits_prior']:.3f})"
+    )
     print(f"weights: {weights}")
     return 0
 
@@ -512,7 +588,7 @@ def add_midi_commands(sub) -> None:
         "Interpolate's melody VAE on 2-bar windows of the same melodies, about 35 minutes on one CPU core. "
         "Ctrl-C stops and saves; --resume continues.",
     )
-    p.add_argument("model", choices=["melody", "drums", "interpolate"], help="which model")
+    p.add_argument("model", choices=["melody", "drums", "groove", "interpolate"], help="which model")
     p.add_argument("--steps", type=int, default=None, help="train up to this many steps (default 4000)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
     p.add_argument(

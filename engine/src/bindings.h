@@ -18,6 +18,7 @@ void bind_engine(py::module_& m);    // Resampler, Model, Decoder, Engine
 void bind_master(py::module_& m);    // the mastering action (submodule master)
 void bind_transcribe(py::module_& m);  // Transcribe, Basic Pitch (submodule transcribe)
 void bind_midi(py::module_& m);      // the MIDI tools (submodule midi)
+void bind_midi_groove(py::module_& m);  // Groove and Drumify (on submodule midi; after bind_midi)
 void bind_midi_interpolate(py::module_& m);  // Interpolate, on submodule midi (after bind_midi)
 
 // A 1-D float32 view of `a`, or a ValueError naming `what`.

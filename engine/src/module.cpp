@@ -11,5 +11,6 @@ PYBIND11_MODULE(_core, m) {
     tonemorph::bind_master(m);
     tonemorph::bind_transcribe(m);
     tonemorph::bind_midi(m);
+    tonemorph::bind_midi_groove(m);
     tonemorph::bind_midi_interpolate(m);  // after bind_midi: adds to its submodule
 }
