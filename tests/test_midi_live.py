@@ -651,7 +651,7 @@ def test_echo_answers_in_tempo_after_the_pause(jack_server):
         code = tonemorph.stop()
         ports.close()
     assert code == 0, tonemorph.output
-    assert "stopped after 1 answers" in tonemorph.output[-1]
+    assert "stopped after 1 answer" in tonemorph.output[-1]
     bpm = float(re.search(r"at ([0-9.]+) BPM", line).group(1))
     assert bpm == pytest.approx(120.0, rel=0.02)
     notes = answer_notes(ports.received)

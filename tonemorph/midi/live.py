@@ -767,7 +767,8 @@ def run_live(
             if in_port is not None:
                 in_port.cancel_callback()
             session.close()
-        report(f"stopped after {len(session.answers)} answers")
+        count = len(session.answers)
+        report(f"stopped after {count} answer{'' if count == 1 else 's'}")
         return session.answers
     finally:
         if in_port is not None:
