@@ -9,7 +9,11 @@ early, on zeros), and each window's posteriorgrams lose OVERLAP_FRAMES / 2 frame
 are laid end to end: Basic Pitch's own framing (basic_pitch/inference.py). Notes come from
 tonemorph.midi.notes. Model constants travel in the model file's metadata (models/midi/basic_pitch.onnx).
 
-This is the Python side; the C++ port (cpp/actions/midi) for the plugin comes later.
+What runs is the C++ port (cpp/actions/midi/Transcribe.h, the plugin's path too): transcribe() and
+transcribe_audio() call it through tonemorph.engine._core.transcribe, and this module writes the MIDI file.
+The numpy path here (load_model, mono_at, posteriorgrams, frame_times, reference_transcribe_audio and
+tonemorph.midi.notes) is its readable reference: tests/test_transcribe.py holds it to the basic-pitch
+package's own output, tests/test_transcribe_cpp.py holds the C++ to it.
 """
 
 from __future__ import annotations
@@ -41,10 +45,6 @@ ONSET_THRESHOLD = 0.5
 FRAME_THRESHOLD = 0.3
 MIN_NOTE_MS = 127.70
 
-# A file is pitched if one note reaches this amplitude (velocity 64). The model hears a few faint, short
-# notes in white noise (amplitude 0.25-0.42 here); played notes reach 0.77-0.86, quiet or loud.
-PITCHED_AMPLITUDE = 0.5
-
 
 class TranscribeError(ValueError):
     """Audio that cannot be transcribed, or settings that do not fit: the message says what to do."""
@@ -75,9 +75,23 @@ class Model:
         return round(min_note_ms / 1000.0 * self.sample_rate / self.hop)
 
 
+def load_engine_model(path: str | os.PathLike | None = None):
+    """The transcription model at `path` (default: the bundled Basic Pitch) in the C++ engine
+    (_core.transcribe.Model); TranscribeError for a file that is not one."""
+    from tonemorph.engine import _core
+
+    path = Path(path) if path is not None else default_model_path()
+    if not path.is_file():
+        raise TranscribeError(f"the transcription model '{path}' is missing; reinstall tonemorph.")
+    try:
+        return _core.transcribe.Model(os.fspath(path))
+    except ValueError as e:
+        raise TranscribeError(str(e)) from None
+
+
 def load_model(path: str | os.PathLike | None = None) -> Model:
-    """The transcription model at `path` (default: the bundled Basic Pitch); TranscribeError for a file that
-    is not one."""
+    """The reference path's model: `path` (default: the bundled Basic Pitch) in onnxruntime's Python API;
+    TranscribeError for a file that is not one."""
     import onnx
     import onnxruntime as ort
 
@@ -217,6 +231,48 @@ def transcribe_audio(
     audio: np.ndarray,
     rate: float,
     *,
+    model=None,
+    mono: bool = False,
+    onset_threshold: float = ONSET_THRESHOLD,
+    frame_threshold: float = FRAME_THRESHOLD,
+    min_note_ms: float = MIN_NOTE_MS,
+    pitch_range: tuple[int, int] | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[list[Note], np.ndarray]:
+    """Notes of audio [channels, samples] (or [samples]) at `rate` through the C++ engine (`model` from
+    load_engine_model()), and the time in seconds of every frame (a note's start and end index it). `mono`
+    keeps the loudest line. Ctrl-C ends it (KeyboardInterrupt)."""
+    from tonemorph.engine import _core
+
+    _check_settings(onset_threshold, frame_threshold, min_note_ms)
+    model = model or load_engine_model()
+    lowest, highest = pitch_range if pitch_range is not None else (0, 127)
+    try:
+        result = _core.transcribe.run(
+            model,
+            np.ascontiguousarray(audio, np.float32),
+            float(rate),
+            mono=mono,
+            onset_threshold=onset_threshold,
+            frame_threshold=frame_threshold,
+            min_note_ms=min_note_ms,
+            lowest=lowest,
+            highest=highest,
+            progress=progress,
+        )
+    except ValueError as e:
+        raise TranscribeError(str(e)) from None
+    found = [
+        Note(start, end, pitch, amplitude, None if bends is None else tuple(bends))
+        for start, end, pitch, amplitude, bends, _, _ in result["notes"]
+    ]
+    return found, np.array([model.frame_time(k) for k in range(result["frames"])])
+
+
+def reference_transcribe_audio(
+    audio: np.ndarray,
+    rate: float,
+    *,
     model: Model | None = None,
     mono: bool = False,
     onset_threshold: float = ONSET_THRESHOLD,
@@ -225,8 +281,8 @@ def transcribe_audio(
     pitch_range: tuple[int, int] | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> tuple[list[Note], np.ndarray]:
-    """Notes of audio [channels, samples] (or [samples]) at `rate`, and the time in seconds of every frame
-    (a note's start and end index it). `mono` keeps the loudest line (notes.one_voice)."""
+    """transcribe_audio's reference in numpy and onnxruntime's Python API (`model` from load_model()): the
+    same notes and frame times; its resampler is soxr's, where the C++ has its own (TranscribeAudio.h)."""
     _check_settings(onset_threshold, frame_threshold, min_note_ms)
     model = model or load_model()
     signal = mono_at(np.asarray(audio, np.float32), rate, model.sample_rate)
@@ -262,14 +318,15 @@ def transcribe(
     progress: Callable[[float], None] | None = None,
 ) -> dict:
     """Transcribe an audio file (WAV/FLAC/MP3/OGG/AIFF, any rate, mono or stereo) into a MIDI file, written
-    atomically. Audio in which no note reaches PITCHED_AMPLITUDE is an error (nothing is written): a silent
-    or unpitched file gives no clip worth keeping. Returns a summary: notes, seconds, bent notes, lowest and highest pitch."""
+    atomically, through the C++ engine. Audio in which no note reaches _core.transcribe.PITCHED_AMPLITUDE is
+    an error (nothing is written): a silent or unpitched file gives no clip worth keeping. Returns a summary: notes, seconds, bent notes, lowest and highest pitch."""
+    from tonemorph.engine import _core
     from tonemorph.engine.render import AudioFileError, read_audio
 
     src, out = Path(audio_path), Path(out_path)
     _check_output(src, out, overwrite)
     _check_settings(onset_threshold, frame_threshold, min_note_ms)
-    model = load_model(model_path)
+    model = load_engine_model(model_path)
     try:
         audio, rate = read_audio(src)
     except AudioFileError as e:
@@ -286,13 +343,13 @@ def transcribe(
         progress=progress,
     )
     seconds = audio.shape[-1] / rate
-    if not any(n.amplitude >= PITCHED_AMPLITUDE for n in found):
+    if not any(n.amplitude >= _core.transcribe.PITCHED_AMPLITUDE for n in found):
         faint = f" (only {len(found)} faint ones, as the model hears in noise)" if found else ""
         raise TranscribeError(
             f"no notes found in '{src}' ({seconds:.1f} s){faint}: it sounds silent or unpitched (noise, "
             "drums) to the model. Nothing was written."
         )
-    midi = notes_to_midi(found, times, model.bins_per_semitone)
+    midi = notes_to_midi(found, times, model.info["bins_per_semitone"])
     with atomic_path(out) as tmp:
         midi.save(os.fspath(tmp))
     return {
