@@ -626,7 +626,9 @@ def grid_errors(onsets, t0, bpm):
 def test_list_ports_shows_the_servers_ports(jack_server):
     ports = TestPorts()
     try:
-        result = run_cli("--list-ports", "--api", "jack")
+        # auto finds the JACK server where there is no ALSA sequencer (here); elsewhere it would take ALSA
+        api = ["--api", "jack"] if os.path.exists(live.ALSA_SEQUENCER) else []
+        result = run_cli("--list-ports", *api)
     finally:
         ports.close()
     assert result.returncode == 0, result.stderr
