@@ -194,6 +194,75 @@ class _MasterModule:
 
 master: _MasterModule
 
+# --- bind_transcribe.cpp: Transcribe, Basic Pitch (submodule transcribe) ---
+
+# (start frame, end frame (exclusive), MIDI pitch, amplitude 0..1, bends in contour bins or None, start s, end s)
+_TranscribedNote: TypeAlias = tuple[int, int, int, float, list[int] | None, float, float]
+
+class _TranscribeModel:
+    """A midi-transcribe model (models/midi/basic_pitch.onnx) in ONNX Runtime; ValueError for another kind."""
+
+    def __init__(self, path: str, threads: int = 0) -> None: ...
+    @property
+    def info(self) -> dict:
+        """path, name, version, sample_rate, hop, window_samples, frames_per_window, lowest_note,
+        bins_per_semitone, pitches, contour_bins."""
+    def min_frames(self, ms: float) -> int: ...
+    def frame_time(self, frame: int) -> float: ...
+    def posteriorgrams(self, audio: ArrayLike) -> dict[str, FloatArray]:
+        """Mono audio at the model's rate -> {"note", "onset": [frames, 88], "contour": [frames, 264]}."""
+
+class _TranscribeCancelFlag:
+    def __init__(self) -> None: ...
+    def set(self) -> None: ...
+    @property
+    def is_set(self) -> bool: ...
+
+class _TranscribeModule:
+    """cpp/actions/midi/Transcribe.h: audio to notes (tonemorph.midi.transcribe calls it)."""
+
+    KIND: str
+    PITCHED_AMPLITUDE: float
+    Model: type[_TranscribeModel]
+    CancelFlag: type[_TranscribeCancelFlag]
+    Cancelled: type[RuntimeError]
+    def run(
+        self,
+        model: _TranscribeModel,
+        audio: ArrayLike,
+        rate: float,
+        *,
+        mono: bool = False,
+        onset_threshold: float = 0.5,
+        frame_threshold: float = 0.3,
+        min_note_ms: float = 127.7,
+        lowest: int = 0,
+        highest: int = 127,
+        progress: object | None = None,
+        cancel: _TranscribeCancelFlag | None = None,
+    ) -> dict:
+        """{notes: list of _TranscribedNote, frames, seconds, pitched}."""
+    def extract_notes(
+        self,
+        note: ArrayLike,
+        onset: ArrayLike,
+        contour: ArrayLike,
+        *,
+        onset_threshold: float,
+        frame_threshold: float,
+        min_frames: int,
+        lowest_note: int,
+        bins_per_semitone: int,
+        lowest: int = 0,
+        highest: int = 127,
+    ) -> list[_TranscribedNote]: ...
+    def loudest_line(
+        self, notes: list[tuple[int, int, int, float, list[int] | None]], min_frames: int
+    ) -> list[_TranscribedNote]: ...
+    def resample(self, audio: ArrayLike, in_rate: float, out_rate: float) -> FloatArray: ...
+
+transcribe: _TranscribeModule
+
 # --- bind_midi.cpp: the MIDI tools' core (submodule midi) ---
 
 class _MidiNote:
