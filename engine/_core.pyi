@@ -316,6 +316,19 @@ class _Pcg32:
     def next(self) -> int: ...
     def uniform(self) -> float: ...
 
+# --- bind_midi_interpolate.cpp: Interpolate (on submodule midi) ---
+
+class _MidiMelodyVae:
+    """Interpolate's melody VAE: <stem>_encoder.onnx and <stem>_decoder.onnx (kind midi-melody-vae)."""
+
+    def __init__(self, path: str) -> None: ...
+    @property
+    def info(self) -> dict: ...
+    def encode(self, events: list[int]) -> list[float]:
+        """window events -> the mean latent point."""
+    def decode(self, z: list[float], temperature: float = 0.0, seed: int = 0) -> list[int]:
+        """window events from z (argmax at temperature 0, else drawn with Pcg32(seed))."""
+
 class _MidiModule:
     """cpp/actions/midi: clips, MIDI files, event models, sampling (tonemorph.engine.midi wraps it)."""
 
@@ -362,5 +375,25 @@ class _MidiModule:
         bpm: float = 120.0,
         progress: object | None = None,
     ) -> dict: ...
+    # Interpolate (bind_midi_interpolate.cpp)
+    MelodyVae: type[_MidiMelodyVae]
+    MAX_INTERPOLATE_BARS: int
+    MIN_INTERPOLATE_STEPS: int
+    MAX_INTERPOLATE_STEPS: int
+    def slerp(self, a: list[float], b: list[float], t: float) -> list[float]: ...
+    def interpolate(
+        self,
+        model: _MidiMelodyVae,
+        a: _MidiClip,
+        b: _MidiClip,
+        *,
+        steps: int = 5,
+        temperature: float = 0.0,
+        seed: int = 0,
+        a_name: str = "A",
+        b_name: str = "B",
+        progress: object | None = None,
+    ) -> dict:
+        """{clips, positions, chunks, transpose, messages}."""
 
 midi: _MidiModule
