@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_midi_tools import drums_model_path  # noqa: F401 -- a fixture: a tiny random-weight drums model
 
 from tonemorph.midi import live
 from tonemorph.midi.live import (
@@ -246,6 +247,23 @@ def test_continue_answers_after_the_phrase_and_seeds_reproduce():
         assert all(48 <= n.pitch <= 84 and n.velocity == 77 for n in notes)
     longer = live.continue_answer(0.0, 0)(phrase, 48, 4)
     assert min(n.start for n in longer) >= 48 and max(n.start for n in longer) < 48 + 64
+
+
+def test_a_drum_phrase_is_continued_by_the_drums_model(drums_model_path):  # noqa: F811
+    from tonemorph.engine import _core
+
+    opened = []
+
+    def load(kind):
+        opened.append(kind)
+        return _core.midi.EventModel(str(drums_model_path), f"midi-{kind}")
+
+    beat = [(0, 1, 36), (4, 5, 38), (8, 9, 36), (10, 11, 36), (12, 13, 38)]
+    phrase = make_phrase(played(beat + [(a, a + 1, 42) for a in range(0, 16, 2)], channel=9, velocity=70))
+    notes = live.continue_answer(1.0, 0, load_model=load)(phrase, 32, 1)
+    assert opened == ["drums"] and notes
+    assert all(32 <= n.start < 48 and n.velocity == 70 for n in notes)
+    assert {n.pitch for n in notes} <= {36, 38, 42, 46, 45, 48, 50, 49, 51}  # each class's first GM note
 
 
 def test_continue_without_the_model_a_phrase_needs_is_a_clear_error():
