@@ -129,7 +129,7 @@ def test_too_few_notes_take_the_default_tempo():
     assert (grid.bpm, grid.origin, grid.estimated) == (live.DEFAULT_BPM, 4.2, False)
     with pytest.raises(ValueError, match="at least one note"):
         estimate_tempo([])
-    with pytest.raises(ValueError, match="out of reach"):
+    with pytest.raises(ValueError, match="--bpm 5000: give a tempo from 15 to 720 BPM"):
         estimate_tempo([1.0, 2.0], bpm=5000)
 
 
@@ -363,6 +363,23 @@ def test_session_drops_an_answer_the_player_overtook():
     assert "dropped" in lines[-1] and sent == []
 
 
+def test_a_finished_answer_is_not_silenced_again():
+    calls = []
+
+    def first_nothing(phrase, start_step, bars):
+        calls.append(start_step)
+        return echo_answer(phrase, start_step, bars) if len(calls) > 1 else []
+
+    sent = []
+    session = LiveSession(sent.append, first_nothing, report=lambda line: None)
+    feed_phrase(session, played(TUNE, t0=time.monotonic() - 4.0))
+    assert session.poll().player.wait(1.0)  # an answer of no notes ends at once
+    feed_phrase(session, played(TUNE, t0=time.monotonic() - 4.0))
+    assert session.poll().notes == len(TUNE)
+    assert sent == []  # no All Notes Off for an answer that had ended; the new one is still to come
+    session.close()
+
+
 def test_session_reports_a_phrase_the_tool_refuses():
     def refuse(phrase, start_step, bars):
         raise ValueError("no model for this")
@@ -375,7 +392,7 @@ def test_session_reports_a_phrase_the_tool_refuses():
 
 
 def test_session_settings_are_checked():
-    for bad in ({"bars": 0}, {"silence": 0.0}, {"answer_on": "bars"}):
+    for bad in ({"bars": 0}, {"silence": 0.0}, {"answer_on": "bars"}, {"bpm": 0.0}, {"bpm": -120.0}):
         with pytest.raises(ValueError):
             LiveSession(lambda m: None, echo_answer, **bad)
 

@@ -39,7 +39,8 @@ STEPS_PER_BEAT = 4  # sixteenths per quarter note
 STEPS_PER_BAR = 16  # in 4/4
 DRUM_CHANNEL = 9  # 0-based: channel 10 as musicians count, the General MIDI drum channel
 DEFAULT_BPM = 120.0  # when a phrase has too few attacks to tell (one note)
-BPM_RANGE = (60.0, 180.0)
+BPM_RANGE = (60.0, 180.0)  # where the tempo is looked for
+BPM_LIMITS = (15.0, 720.0)  # what --bpm may give
 BPM_RESOLUTION = 0.25
 PREFERRED_BPM = 110.0
 JITTER_SECONDS = 0.03
@@ -142,14 +143,19 @@ def _fit_grid(attacks: np.ndarray, step: float, phase: float) -> tuple[float, fl
     return float(step), float(phase), k
 
 
+def _check_bpm(bpm: float) -> None:
+    if not BPM_LIMITS[0] <= bpm <= BPM_LIMITS[1]:
+        raise ValueError(f"--bpm {bpm:g}: give a tempo from {BPM_LIMITS[0]:g} to {BPM_LIMITS[1]:g} BPM")
+
+
 def estimate_tempo(onsets: Sequence[float], bpm: float | None = None) -> Grid:
     """The sixteenth grid that fits the onsets best (see the module's docstring); `bpm` fixes the tempo and
     leaves only the grid's position to find. Step 0 is the grid line of the first attack."""
     attacks = attack_times(onsets)
     if attacks.size == 0:
         raise ValueError("a phrase needs at least one note to find its tempo")
-    if bpm is not None and not BPM_RANGE[0] / 4 <= bpm <= BPM_RANGE[1] * 4:
-        raise ValueError(f"a tempo of {bpm:g} BPM is out of reach; give one between 15 and 720")
+    if bpm is not None:
+        _check_bpm(bpm)
     if bpm is None and attacks.size < 2:
         return Grid(DEFAULT_BPM, float(attacks[0]), estimated=False)
     relative = attacks - attacks[0]
@@ -412,6 +418,8 @@ class LiveSession:
             raise ValueError(f"--silence {silence:g}: the pause must be longer than 0 seconds")
         if answer_on not in ("bar", "beat"):
             raise ValueError(f"answer_on is 'bar' or 'beat', not '{answer_on}'")
+        if bpm is not None:
+            _check_bpm(bpm)
         self._send_raw, self._answer = send, answer
         self.bars, self.bpm, self.silence, self.lead = bars, bpm, silence, lead
         self._unit = STEPS_PER_BAR if answer_on == "bar" else STEPS_PER_BEAT
@@ -485,7 +493,7 @@ class LiveSession:
             if self._cancelled >= taken:  # the player began again while the tool worked
                 self._report("the player went on before the answer began; it was dropped")
                 return None
-            if self._player is not None:
+            if self._player is not None and self._player.playing:
                 self._player.stop()
             self._channels_used.add(phrase.channel)
             self._player = result.player = AnswerPlayer(
