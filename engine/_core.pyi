@@ -329,6 +329,18 @@ class _MidiMelodyVae:
     def decode(self, z: list[float], temperature: float = 0.0, seed: int = 0) -> list[int]:
         """window events from z (argmax at temperature 0, else drawn with Pcg32(seed))."""
 
+# --- bind_midi_groove.cpp: Groove and Drumify (on submodule midi) ---
+
+class _MidiGrooveModel:
+    """A midi-groove model (models/midi/groove.onnx): Groove's and Drumify's 2-bar decoder."""
+
+    def __init__(self, path: str) -> None: ...
+    @property
+    def info(self) -> dict:
+        """{path, kind, name, version, description, latent}."""
+    def run(self, condition: list[float], z: list[float]) -> tuple[list[float], list[float], list[float]]:
+        """condition [32 * 14], z [latent] -> (hit_logits, velocity, offset), [32 * 9] each."""
+
 class _MidiModule:
     """cpp/actions/midi: clips, MIDI files, event models, sampling (tonemorph.engine.midi wraps it)."""
 
@@ -395,5 +407,34 @@ class _MidiModule:
         progress: object | None = None,
     ) -> dict:
         """{clips, positions, chunks, transpose, messages}."""
+    # Groove and Drumify (bind_midi_groove.cpp)
+    GrooveModel: type[_MidiGrooveModel]
+    GROOVE_WINDOW_STEPS: int
+    GROOVE_MAX_BARS: int
+    GROOVE_MAX_OFFSET: float
+    def groove_drum_class(self, pitch: int) -> int: ...
+    def groove_latent(self, seed: int, count: int, temperature: float) -> list[float]: ...
+    def groove(
+        self,
+        model: _MidiGrooveModel,
+        clip: _MidiClip,
+        *,
+        variations: int = 4,
+        temperature: float = 1.0,
+        seed: int = 0,
+        progress: object | None = None,
+    ) -> dict:
+        """{clips, messages}: the clip's notes with new velocities and offsets, one clip per variation."""
+    def drumify(
+        self,
+        model: _MidiGrooveModel,
+        clip: _MidiClip,
+        *,
+        variations: int = 4,
+        temperature: float = 1.0,
+        seed: int = 0,
+        progress: object | None = None,
+    ) -> dict:
+        """{clips, messages}: drum clips as long as `clip`, following its onsets and accents."""
 
 midi: _MidiModule

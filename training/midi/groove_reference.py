@@ -3,12 +3,13 @@ checked against, and the path the evaluation (training/midi/groove_eval.py) take
 
 - a clip is notes (start_step, end_step, pitch, velocity, start_offset, end_offset) on sixteenth steps, its
   length rounded up to whole bars, cut into 2-bar windows (the last one padded with silence);
-- variation v of seed s draws from Pcg32(s + v) (cpp/actions/midi/Sampler.h): first the latent z, LATENT
+- variation v of seed s draws from Pcg32(s + v) (cpp/actions/midi/Sampler.h; the bound C++ generator, which
+  tests/test_midi_tools.py checks against its Python twin): first the latent z, LATENT
   normals by Box-Muller (u1, u2 -> r = sqrt(-2 ln(1 - u1)), r cos(2 pi u2), r sin(2 pi u2)), times the
   temperature, one z for all windows (one feel for the clip); then, Drumify only and temperature > 0, one
   uniform per window, step and class in that order: a hit where u < sigmoid(logit / temperature);
   temperature 0: z = 0 and a hit where the logit is above 0;
-- Groove keeps every note (pitch, step, length) and sets the velocity (1..127) and the
+- Groove keeps every note (pitch, step, length) and sets the velocity (floor(v * 127 + 0.5), 1..127) and the
   offset of each note of the nine classes from its class and step; notes of no class stay as they are;
 - Drumify writes one sixteenth-long note per hit, the first GM note of its class.
 """
@@ -24,48 +25,27 @@ import numpy as np
 from . import groove_data as gd
 from .groove_export import DRUM_CLASSES
 
+
+def Pcg32(seed: int):
+    """The C++ generator (cpp/actions/midi/Sampler.h), bound."""
+    from tonemorph.engine import _core
+
+    return _core.midi.Pcg32(seed)
+
+
 NOTE_CLASS = {note: c for c, notes in enumerate(DRUM_CLASSES) for note in notes}
-MASK64 = (1 << 64) - 1
 
 
-class Pcg32:
-    """PCG-XSH-RR 64/32 seeded through splitmix64, as cpp/actions/midi/Sampler.cpp."""
-
-    def __init__(self, seed: int):
-        self._x = seed & MASK64
-        initstate, initseq = self._splitmix(), self._splitmix()
-        self.inc = ((initseq << 1) | 1) & MASK64
-        self.state = 0
-        self.next()
-        self.state = (self.state + initstate) & MASK64
-        self.next()
-
-    def _splitmix(self) -> int:
-        self._x = (self._x + 0x9E3779B97F4A7C15) & MASK64
-        z = self._x
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
-        return z ^ (z >> 31)
-
-    def next(self) -> int:
-        old = self.state
-        self.state = (old * 6364136223846793005 + self.inc) & MASK64
-        xorshifted = (((old >> 18) ^ old) >> 27) & 0xFFFFFFFF
-        rot = old >> 59
-        return ((xorshifted >> rot) | (xorshifted << ((32 - rot) & 31))) & 0xFFFFFFFF
-
-    def uniform(self) -> float:
-        return (self.next() >> 8) * (1.0 / 16777216.0)
-
-    def normals(self, count: int) -> np.ndarray:
-        out = np.zeros(count, np.float64)
-        for k in range(0, count, 2):
-            u1, u2 = self.uniform(), self.uniform()
-            r = math.sqrt(-2.0 * math.log(1.0 - u1))
-            out[k] = r * math.cos(2 * math.pi * u2)
-            if k + 1 < count:
-                out[k + 1] = r * math.sin(2 * math.pi * u2)
-        return out
+def normals(rng, count: int) -> np.ndarray:
+    """`count` standard normals by Box-Muller from `rng` (a Pcg32: uniform() in [0, 1))."""
+    out = np.zeros(count, np.float64)
+    for k in range(0, count, 2):
+        u1, u2 = rng.uniform(), rng.uniform()
+        r = math.sqrt(-2.0 * math.log(1.0 - u1))
+        out[k] = r * math.cos(2 * math.pi * u2)
+        if k + 1 < count:
+            out[k + 1] = r * math.sin(2 * math.pi * u2)
+    return out
 
 
 @dataclass
@@ -116,10 +96,10 @@ def velocity_of(value: float) -> int:
     return int(min(127, max(1, math.floor(float(value) * 127.0 + 0.5))))
 
 
-def _latent(rng: Pcg32, latent: int, temperature: float) -> np.ndarray:
+def _latent(rng, latent: int, temperature: float) -> np.ndarray:
     if temperature <= 0:
         return np.zeros(latent, np.float32)
-    return (rng.normals(latent) * temperature).astype(np.float32)
+    return (normals(rng, latent) * temperature).astype(np.float32)
 
 
 def groove(
