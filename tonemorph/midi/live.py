@@ -396,7 +396,7 @@ class AnswerReport:
 
 
 class LiveSession:
-    """The call-and-response loop. feed() takes the input's messages (from the port's thread); poll() (from
+    """The call-and-response loop. feed() takes the input's messages (from any thread); poll() (from
     the main loop) answers a finished phrase; close() silences everything."""
 
     def __init__(
@@ -675,13 +675,11 @@ class MidiSystem:
             raise
         return port, description
 
-    def open_input(self, wanted: str | None, callback: Callable[[list[int], float], None]):
+    def open_input(self, wanted: str | None):
         """Opens our input, connected to the source `wanted` (see pick_port), or as a virtual port others
-        connect to (wanted None). callback(message, delta seconds) runs on the MIDI system's thread.
-        Returns (port, description)."""
-        port, description = self._open("in", wanted)
-        port.set_callback(lambda event, _data: callback(event[0], event[1]))
-        return port, description
+        connect to (wanted None). Read it with get_message() -> (message, delta seconds) or None: polled,
+        so the MIDI system's own (real-time) thread never waits for Python. Returns (port, description)."""
+        return self._open("in", wanted)
 
     def open_output(self, wanted: str | None):
         """Opens our output, connected to the destination `wanted` (see pick_port), or virtual (None).
@@ -753,7 +751,9 @@ def run_live(
     **session_options,
 ) -> list[AnswerReport]:
     """Opens the ports and answers phrases until Ctrl-C (KeyboardInterrupt) or `stop` is set; then
-    silences the output and closes the ports. port_in/port_out None: virtual ports."""
+    silences the output and closes the ports. port_in/port_out None: virtual ports. Every poll_seconds the
+    input's messages are taken in (stamped with the MIDI system's delta times, so the wait does not move
+    them) and a finished phrase is answered."""
     stop = stop or threading.Event()
     out_port, out_name = system.open_output(port_out)
     in_port = None
@@ -762,18 +762,16 @@ def run_live(
         session = LiveSession(
             out_port.send_message, answer, clock=clock.now, report=report, **session_options
         )
-        in_port, in_name = system.open_input(
-            port_in, lambda message, delta: session.feed(message, clock.stamp(delta))
-        )
+        in_port, in_name = system.open_input(port_in)
         report(f"listening on {in_name}, answering on {out_name} ({system.name}); Ctrl-C stops")
         try:
             while not stop.wait(poll_seconds):
+                while (event := in_port.get_message()) is not None:
+                    session.feed(event[0], clock.stamp(event[1]))
                 session.poll()
         except KeyboardInterrupt:
             pass
         finally:
-            if in_port is not None:
-                in_port.cancel_callback()
             session.close()
         count = len(session.answers)
         report(f"stopped after {count} answer{'' if count == 1 else 's'}")
