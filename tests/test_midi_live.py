@@ -337,6 +337,24 @@ def test_session_answers_a_pause_in_tempo_and_a_new_note_interrupts():
     session.close()
 
 
+@pytest.mark.parametrize(
+    ("bpm", "silence", "pause"), [(96.0, None, 0.625), (150.0, None, 0.4), (150.0, 1.0, 1.0)]
+)
+def test_the_pause_is_a_beat_of_the_phrase_or_as_given(bpm, silence, pause):
+    now = time.monotonic()
+    notes = played(TUNE, bpm=bpm, t0=now - 60.0)
+    for waited, answered in ((pause - 0.05, False), (pause + 0.05, True)):
+        clock = lambda waited=waited: notes[-1].end + waited
+        session = LiveSession(
+            lambda m: None, echo_answer, silence=silence, clock=clock, report=lambda line: None
+        )
+        feed_phrase(session, notes)
+        result = session.poll()
+        assert (result is not None) == answered, (bpm, waited)
+        if result is not None:
+            result.player.stop()
+
+
 def test_a_long_improvisation_is_answered_from_its_last_seconds():
     now = time.monotonic()
     notes = played([(4 * k, 4 * k + 2, 60 + k % 12) for k in range(60)], t0=now - 32.0)  # 30 s of quarters
