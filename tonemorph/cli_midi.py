@@ -371,8 +371,8 @@ def cmd_live(args: argparse.Namespace) -> int:
         model = load_event_model("melody")  # opened now, so the first answer does not wait for it
         try:
             drums = find_event_model("drums")
-        except ValueError as e:
-            drums = f"none, so a phrase on channel 10 gets no answer ({e})"
+        except ValueError:
+            drums = "not installed, so a phrase on channel 10 gets no answer"
         print(f"continue: temperature {args.temperature:g}, seed {seed} (answer k draws with seed + k)")
         print(f"models: melody {model.info['path']}; drums {drums}", flush=True)
     stop = threading.Event()
