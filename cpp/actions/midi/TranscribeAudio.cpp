@@ -24,6 +24,20 @@ std::int64_t whole_rate(double rate, const char* which) {
 
 double sinc(double x) { return x == 0.0 ? 1.0 : std::sin(M_PI * x) / (M_PI * x); }
 
+// sum h[i] x[i] in float over kLanes independent partial sums, which the compiler turns into vector
+// instructions (a single running sum would have to be added in order); 1e-7 relative error on ~400 taps.
+float dot(const float* h, const float* x, std::int64_t n) {
+    constexpr int kLanes = 8;
+    float lane[kLanes] = {};
+    std::int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+        for (int k = 0; k < kLanes; ++k) lane[k] += h[i + k] * x[i + k];
+    float sum = 0.0f;
+    for (; i < n; ++i) sum += h[i] * x[i];
+    for (int k = 0; k < kLanes; ++k) sum += lane[k];
+    return sum;
+}
+
 }  // namespace
 
 std::vector<float> mix_to_mono(const float* planar, int channels, std::size_t frames) {
@@ -59,12 +73,12 @@ std::vector<float> resample_whole(const std::vector<float>& x, double in_rate, d
     // Phase r (output position q + r / phases): taps j = -half + 1 .. half on x[q + j], weight h(r / phases - j).
     const std::int64_t phases = std::min<std::int64_t>(up, kResampleMaxPhases);
     const int taps = 2 * half;
-    std::vector<double> table(static_cast<std::size_t>(phases * taps));
+    std::vector<float> table(static_cast<std::size_t>(phases * taps));
     for (std::int64_t r = 0; r < phases; ++r)
         for (int j = -half + 1; j <= half; ++j) {
             const double t = static_cast<double>(r) / static_cast<double>(phases) - j;
             table[static_cast<std::size_t>(r * taps + j + half - 1)] =
-                2.0 * cutoff * sinc(2.0 * cutoff * t) * kaiser(t / half, beta);
+                static_cast<float>(2.0 * cutoff * sinc(2.0 * cutoff * t) * kaiser(t / half, beta));
         }
 
     std::vector<float> y(static_cast<std::size_t>(n_out));
@@ -73,12 +87,10 @@ std::vector<float> resample_whole(const std::vector<float>& x, double in_rate, d
             throw Cancelled();
         const std::int64_t q = m * down / up;
         const std::int64_t phase = (m * down % up) * phases / up;
-        const double* h = &table[static_cast<std::size_t>(phase * taps)];
+        const float* h = &table[static_cast<std::size_t>(phase * taps)];
         const std::int64_t first = q - half + 1;  // x index of tap 0
         const std::int64_t lo = std::max<std::int64_t>(0, -first), hi = std::min<std::int64_t>(taps, n - first);
-        double acc = 0.0;
-        for (std::int64_t t = lo; t < hi; ++t) acc += h[t] * x[static_cast<std::size_t>(first + t)];
-        y[static_cast<std::size_t>(m)] = static_cast<float>(acc);
+        y[static_cast<std::size_t>(m)] = dot(h + lo, x.data() + first + lo, hi - lo);
     }
     return y;
 }
