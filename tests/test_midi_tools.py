@@ -697,3 +697,12 @@ def test_reader_is_clean_under_address_and_undefined_behaviour_sanitizers(tmp_pa
     assert result.returncode == 0, result.stderr[-3000:]
     clips, errors = (int(w) for w in result.stdout.split()[::2])
     assert clips > 500 and errors > 500 and clips + errors == 3 * 5001
+
+
+def test_continue_refuses_an_unplayable_note_and_starts_after_the_last(melody_model):
+    with pytest.raises(midi.MidiError, match="cannot be played"):
+        midi.continue_clip(melody_model, midi.Clip([midi.Note(-2, 4, 60)], 16))
+    result = midi.continue_clip(melody_model, midi.Clip([midi.Note(0, 20, 60)], 16), bars=1, variations=1)
+    assert result["new_from_step"] == 20 and result["clips"][0].steps == 36
+    with pytest.raises(midi.MidiError, match="no notes to continue"):
+        midi.continue_clip(melody_model, midi.Clip([], 16))

@@ -58,7 +58,12 @@ ToolResult continue_clip(const EventModel& model, const ContinueRequest& request
                         clip_word(drums) + (drums ? "s" : "ies") + "; choose the " + clip_word(request.clip.drums) +
                         " model (--kind " + (request.clip.drums ? "drums" : "melody") + ").");
     Clip clip = request.clip;
-    clip.steps = std::max(clip.steps, 1);
+    for (const Note& n : clip.notes) {
+        if (n.start_step < 0 || n.end_step <= n.start_step || n.pitch < 0 || n.pitch > 127)
+            throw MidiError("the clip has a note that cannot be played (steps " + std::to_string(n.start_step) + ".." +
+                            std::to_string(n.end_step) + ", pitch " + std::to_string(n.pitch) + ").");
+        clip.steps = std::max(clip.steps, n.end_step);  // a clip is at least as long as its notes
+    }
     if (!drums) {
         OneVoice reduced = one_voice(clip);
         if (reduced.dropped > 0)
