@@ -706,3 +706,26 @@ def test_continue_refuses_an_unplayable_note_and_starts_after_the_last(melody_mo
     assert result["new_from_step"] == 20 and result["clips"][0].steps == 36
     with pytest.raises(midi.MidiError, match="no notes to continue"):
         midi.continue_clip(melody_model, midi.Clip([], 16))
+
+
+def test_a_damaged_or_incomplete_model_file_is_refused_with_the_reason(tmp_path):
+    import onnx
+
+    (tmp_path / "noise.onnx").write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(midi.MidiError, match="noise.onnx' cannot be used as a MIDI model"):
+        midi.EventModel(str(tmp_path / "noise.onnx"), "midi-melody")
+    graph = onnx.load(str(MELODY))
+    for key, value, message in (
+        ("num_events", None, "metadata 'num_events' is missing"),
+        ("hidden", "lots", "metadata 'hidden' must be a whole number"),
+        ("max_pitch", "90", "its note range does not match its number of events"),
+    ):
+        edited = onnx.ModelProto()
+        edited.CopyFrom(graph)
+        props = {p.key: p.value for p in edited.metadata_props if p.key != key}
+        if value is not None:
+            props[key] = value
+        onnx.helper.set_model_props(edited, props)
+        onnx.save(edited, str(tmp_path / "edited.onnx"))
+        with pytest.raises(midi.MidiError, match=message):
+            midi.EventModel(str(tmp_path / "edited.onnx"), "midi-melody")
