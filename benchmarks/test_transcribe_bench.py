@@ -25,7 +25,6 @@ from tonemorph.midi.transcribe import (
     load_model,
     mono_at,
     posteriorgrams,
-    reference_transcribe_audio,
     transcribe_audio,
 )
 
@@ -52,7 +51,7 @@ def test_transcribe_real_time_factor(benchmark):
             least_cpu_seconds(lambda: posteriorgrams(model, signal)),
             least_cpu_seconds(lambda: transcribe_audio(audio, SR, model=engine)),
             least_cpu_seconds(lambda: transcribe_audio(audio, SR, model=engine, mono=True)),
-            least_cpu_seconds(lambda: reference_transcribe_audio(audio, SR, model=model)),
+            least_cpu_seconds(lambda: transcribe_audio(audio, SR, model=model, reference=True)),
         )
 
     model_s, cpp_s, mono_s, python_s = benchmark.pedantic(measure, rounds=1, iterations=1)

@@ -11,8 +11,8 @@ tonemorph.midi.notes. Model constants travel in the model file's metadata (model
 
 What runs is the C++ port (cpp/actions/midi/Transcribe.h, the plugin's path too): transcribe() and
 transcribe_audio() call it through tonemorph.engine._core.transcribe, and this module writes the MIDI file.
-The numpy path here (load_model, mono_at, posteriorgrams, frame_times, reference_transcribe_audio and
-tonemorph.midi.notes) is its readable reference: tests/test_transcribe.py holds it to the basic-pitch
+The numpy path here (load_model, mono_at, posteriorgrams, frame_times, transcribe_audio(reference=True)
+and tonemorph.midi.notes) is its readable reference: tests/test_transcribe.py holds it to the basic-pitch
 package's own output, tests/test_transcribe_cpp.py holds the C++ to it.
 """
 
@@ -232,6 +232,7 @@ def transcribe_audio(
     rate: float,
     *,
     model=None,
+    reference: bool = False,
     mono: bool = False,
     onset_threshold: float = ONSET_THRESHOLD,
     frame_threshold: float = FRAME_THRESHOLD,
@@ -239,18 +240,54 @@ def transcribe_audio(
     pitch_range: tuple[int, int] | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> tuple[list[Note], np.ndarray]:
-    """Notes of audio [channels, samples] (or [samples]) at `rate` through the C++ engine (`model` from
-    load_engine_model()), and the time in seconds of every frame (a note's start and end index it). `mono`
-    keeps the loudest line. Ctrl-C ends it (KeyboardInterrupt)."""
+    """Notes of audio [channels, samples] (or [samples]) at `rate`, and the time in seconds of every frame (a
+    note's start and end index it). `mono` keeps the loudest line. Through the C++ engine (`model` from
+    load_engine_model()); with `reference`, through the numpy reference instead (`model` from load_model();
+    soxr resamples there, where the C++ has its own). Ctrl-C ends it (KeyboardInterrupt)."""
+    _check_settings(onset_threshold, frame_threshold, min_note_ms)
+    audio = np.asarray(audio, np.float32)
+    lowest, highest = pitch_range if pitch_range is not None else (0, 127)
+    if not reference:
+        return _engine_notes(
+            audio,
+            rate,
+            model or load_engine_model(),
+            mono,
+            onset_threshold,
+            frame_threshold,
+            min_note_ms,
+            lowest,
+            highest,
+            progress,
+        )
+    model = model or load_model()
+    grams = posteriorgrams(model, mono_at(audio, rate, model.sample_rate), progress)
+    min_frames = model.min_frames(min_note_ms)
+    found = extract_notes(
+        grams["note"],
+        grams["onset"],
+        grams["contour"],
+        onset_threshold=onset_threshold,
+        frame_threshold=frame_threshold,
+        min_frames=min_frames,
+        lowest_note=model.lowest_note,
+        bins_per_semitone=model.bins_per_semitone,
+        pitch_range=(lowest, highest),
+    )
+    if mono:
+        found = one_voice(found, min_frames)
+    return found, frame_times(model, len(grams["note"]))
+
+
+def _engine_notes(
+    audio, rate, model, mono, onset_threshold, frame_threshold, min_note_ms, lowest, highest, progress
+) -> tuple[list[Note], np.ndarray]:
     from tonemorph.engine import _core
 
-    _check_settings(onset_threshold, frame_threshold, min_note_ms)
-    model = model or load_engine_model()
-    lowest, highest = pitch_range if pitch_range is not None else (0, 127)
     try:
         result = _core.transcribe.run(
             model,
-            np.ascontiguousarray(audio, np.float32),
+            np.ascontiguousarray(audio),
             float(rate),
             mono=mono,
             onset_threshold=onset_threshold,
@@ -267,41 +304,6 @@ def transcribe_audio(
         for start, end, pitch, amplitude, bends, _, _ in result["notes"]
     ]
     return found, np.array([model.frame_time(k) for k in range(result["frames"])])
-
-
-def reference_transcribe_audio(
-    audio: np.ndarray,
-    rate: float,
-    *,
-    model: Model | None = None,
-    mono: bool = False,
-    onset_threshold: float = ONSET_THRESHOLD,
-    frame_threshold: float = FRAME_THRESHOLD,
-    min_note_ms: float = MIN_NOTE_MS,
-    pitch_range: tuple[int, int] | None = None,
-    progress: Callable[[float], None] | None = None,
-) -> tuple[list[Note], np.ndarray]:
-    """transcribe_audio's reference in numpy and onnxruntime's Python API (`model` from load_model()): the
-    same notes and frame times; its resampler is soxr's, where the C++ has its own (TranscribeAudio.h)."""
-    _check_settings(onset_threshold, frame_threshold, min_note_ms)
-    model = model or load_model()
-    signal = mono_at(np.asarray(audio, np.float32), rate, model.sample_rate)
-    grams = posteriorgrams(model, signal, progress)
-    min_frames = model.min_frames(min_note_ms)
-    found = extract_notes(
-        grams["note"],
-        grams["onset"],
-        grams["contour"],
-        onset_threshold=onset_threshold,
-        frame_threshold=frame_threshold,
-        min_frames=min_frames,
-        lowest_note=model.lowest_note,
-        bins_per_semitone=model.bins_per_semitone,
-        pitch_range=pitch_range,
-    )
-    if mono:
-        found = one_voice(found, min_frames)
-    return found, frame_times(model, len(grams["note"]))
 
 
 def transcribe(
