@@ -3,7 +3,7 @@ never saw), through the C++ tools (_core.midi.groove / drumify):
 
 - Groove's timing-offset and velocity distribution per drum class (mean, stdev) beside the training data's:
   the held-out grids humanised as training humanises them (fixed seed), against Groove's output on the same
-  quantised hits at temperature 1 (one seed per grid) and 0;
+  quantised hits at temperature 1 (one seed per grid) and 0, and the data without its per-note noise;
 - Drumify's accent alignment: of the kicks and snares it places on the input's onsets, the fraction on its
   accents, beside a permutation baseline (the same number of accents shuffled among the onsets), for random
   bass-like clips (5 accents among 14 onsets in 2 bars) and for the held-out grids' own tap tracks (accents:
@@ -56,6 +56,17 @@ def data_distribution(grids: gd.Grids, seed: int) -> dict:
         "offset": {c: off[..., c][hits[..., c]].tolist() for c in range(gd.NUM_CLASSES)},
         "velocity": {c: vel[..., c][hits[..., c]].tolist() for c in range(gd.NUM_CLASSES)},
     }
+
+
+def data_without_note_noise(grids: gd.Grids, seed: int) -> dict:
+    """The same, with the humaniser's per-note jitter and velocity noise off: the part of the data's spread
+    that a groove's feel (tempo, swing, lags, push, accents) explains, which a model can predict."""
+    saved = gd.JITTER_MS, gd.VELOCITY_NOISE
+    gd.JITTER_MS, gd.VELOCITY_NOISE = (0.0, 0.0), 0.0
+    try:
+        return data_distribution(grids, seed)
+    finally:
+        gd.JITTER_MS, gd.VELOCITY_NOISE = saved
 
 
 def summarise(dist: dict) -> dict:
@@ -136,6 +147,7 @@ def evaluate(model_path: str | Path, seed: int = 0) -> dict:
     return {
         "validation_windows": len(grids),
         "data": summarise(data_distribution(grids, seed)),
+        "data_without_note_noise": summarise(data_without_note_noise(grids, seed)),
         "groove_t1": summarise(groove_distribution(model, grids, 1.0, seed)),
         "groove_t0": summarise(groove_distribution(model, grids, 0.0, seed)),
         "drumify_random_clips": alignment(model, random_clips(rng), rng),
@@ -148,13 +160,15 @@ def main(argv: list[str] | None = None) -> int:
     path = argv[0] if argv else Path(__file__).resolve().parents[2] / "models" / "midi" / "groove.onnx"
     result = evaluate(path)
     print(json.dumps(result, indent=1))
-    print("\nclass        data offset ms  groove T=1   groove T=0  | data velocity  groove T=1")
+    print("\nclass        data offset ms  no jitter     groove T=1   groove T=0  | data velocity  groove T=1")
     for name, d in result["data"].items():
         g, z = result["groove_t1"].get(name), result["groove_t0"].get(name)
+        q = result["data_without_note_noise"][name]
         if g is None or z is None:
             continue
         print(
             f"{name:12s} {d['offset_mean_ms']:+5.1f} ± {d['offset_std_ms']:4.1f}  "
+            f"{q['offset_mean_ms']:+5.1f} ± {q['offset_std_ms']:4.1f}  "
             f"{g['offset_mean_ms']:+5.1f} ± {g['offset_std_ms']:4.1f}  {z['offset_mean_ms']:+5.1f} ± "
             f"{z['offset_std_ms']:4.1f} | {d['velocity_mean']:5.1f} ± {d['velocity_std']:4.1f}  "
             f"{g['velocity_mean']:5.1f} ± {g['velocity_std']:4.1f}   ({d['hits']} hits)"
