@@ -438,3 +438,40 @@ class _MidiModule:
         """{clips, messages}: drum clips as long as `clip`, following its onsets and accents."""
 
 midi: _MidiModule
+
+# --- bind_sampler.cpp: the sampler's generator (submodule sampler) ---
+
+class _SamplerModel:
+    """A sampler ONNX model (kind 'sampler') in ONNX Runtime; SamplerError for another kind."""
+
+    def __init__(self, path: str) -> None: ...
+    @property
+    def info(self) -> dict:
+        """path, kind, name, version, description, sample_rate, length, hop, audio_scale, default_steps,
+        default_guidance, condition_values, unspecified."""
+    def velocity(self, x: ArrayLike, t: ArrayLike, conditions: list[int]) -> FloatArray:
+        """x [batch, samples], t [batch], conditions (batch x 7, flat) -> velocity [batch, samples]."""
+
+class _SamplerModule:
+    """cpp/actions/sampler/SoundGenerator.h: the rectified-flow sampling loop."""
+
+    KIND: str
+    CONDITION_COUNT: int
+    SamplerError: type[ValueError]
+    SamplerModel: type[_SamplerModel]
+    def noise(self, seed: int, count: int) -> FloatArray: ...
+    def generate(
+        self,
+        model: _SamplerModel,
+        *,
+        conditions: list[int] = ...,
+        steps: int = 0,
+        guidance: float = -1.0,
+        seed: int = 0,
+        noise: ArrayLike | None = None,
+        samples: int = 0,
+        progress: object | None = None,
+    ) -> FloatArray:
+        """One sound [samples] at the model's rate."""
+
+sampler: _SamplerModule

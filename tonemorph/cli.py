@@ -494,9 +494,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_training_commands(sub)
     from tonemorph.cli_master import add_master_command
     from tonemorph.cli_midi import add_midi_commands
+    from tonemorph.cli_sampler import add_sampler_commands
 
     add_master_command(sub)
     add_midi_commands(sub)
+    add_sampler_commands(sub)
     return parser
 
 

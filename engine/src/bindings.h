@@ -20,6 +20,7 @@ void bind_transcribe(py::module_& m);  // Transcribe, Basic Pitch (submodule tra
 void bind_midi(py::module_& m);      // the MIDI tools (submodule midi)
 void bind_midi_groove(py::module_& m);  // Groove and Drumify (on submodule midi; after bind_midi)
 void bind_midi_interpolate(py::module_& m);  // Interpolate, on submodule midi (after bind_midi)
+void bind_sampler(py::module_& m);  // the sampler's generator (submodule sampler)
 
 // A 1-D float32 view of `a`, or a ValueError naming `what`.
 inline const float* mono_data(const FloatArray& a, const char* what) {

@@ -13,4 +13,5 @@ PYBIND11_MODULE(_core, m) {
     tonemorph::bind_midi(m);
     tonemorph::bind_midi_groove(m);
     tonemorph::bind_midi_interpolate(m);  // after bind_midi: adds to its submodule
+    tonemorph::bind_sampler(m);
 }

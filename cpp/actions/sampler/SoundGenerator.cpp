@@ -1,0 +1,237 @@
+#include "SoundGenerator.h"
+
+#include <onnxruntime_cxx_api.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <map>
+#include <sstream>
+
+#include "Action.h"
+#include "OnnxFile.h"
+#include "OrtRuntime.h"
+#include "midi/Groove.h"
+#include "midi/Sampler.h"
+
+namespace tonemorph::sampler {
+
+namespace {
+
+constexpr std::size_t kMaxSamplerModelBytes = std::size_t{64} << 20;
+constexpr int kMaxSampleRate = 192000;
+constexpr int kMaxLengthSeconds = 60;
+const char* const kInputs[] = {"x", "t", "conditions"};
+const char* const kOutputs[] = {"velocity"};
+
+[[noreturn]] void refuse(const std::string& path, const std::string& why) {
+    throw SamplerError("'" + path + "' cannot be used as a sampler: " + why + ".");
+}
+
+std::string printable(const std::string& text) {
+    std::string out;
+    for (char c : text.substr(0, 40)) out += std::isprint(static_cast<unsigned char>(c)) ? c : '?';
+    return out;
+}
+
+const std::string& meta_text(const std::map<std::string, std::string>& meta, const std::string& path,
+                             const std::string& key) {
+    const auto it = meta.find(key);
+    if (it == meta.end()) refuse(path, "metadata '" + key + "' is missing");
+    return it->second;
+}
+
+int meta_int(const std::map<std::string, std::string>& meta, const std::string& path, const std::string& key,
+             int low, int high) {
+    const std::string& text = meta_text(meta, path, key);
+    char* end = nullptr;
+    const long value = std::strtol(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || value < low || value > high)
+        refuse(path, "metadata '" + key + "' is '" + printable(text) + "', not a whole number " + std::to_string(low) +
+                         ".." + std::to_string(high));
+    return static_cast<int>(value);
+}
+
+double meta_double(const std::map<std::string, std::string>& meta, const std::string& path, const std::string& key,
+                   double low, double high) {
+    const std::string& text = meta_text(meta, path, key);
+    char* end = nullptr;
+    const double value = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !(value >= low && value <= high))
+        refuse(path, "metadata '" + key + "' is '" + printable(text) + "', not a number in " + std::to_string(low) +
+                         ".." + std::to_string(high));
+    return value;
+}
+
+// "15,4,4" -> {15, 4, 4}, each 1..high, exactly kConditionCount of them.
+std::vector<int> meta_ints(const std::map<std::string, std::string>& meta, const std::string& path,
+                           const std::string& key, int low, int high) {
+    std::vector<int> values;
+    std::stringstream stream(meta_text(meta, path, key));
+    std::string item;
+    while (std::getline(stream, item, ',')) {
+        char* end = nullptr;
+        const long value = std::strtol(item.c_str(), &end, 10);
+        if (item.empty() || *end != '\0' || value < low || value > high)
+            refuse(path, "metadata '" + key + "' holds '" + printable(item) + "', not a whole number " +
+                             std::to_string(low) + ".." + std::to_string(high));
+        values.push_back(static_cast<int>(value));
+    }
+    if (values.size() != kConditionCount)
+        refuse(path, "metadata '" + key + "' has " + std::to_string(values.size()) + " conditions, not " +
+                         std::to_string(kConditionCount));
+    return values;
+}
+
+void check_cancel(const std::atomic<bool>* cancel) {
+    if (cancel && cancel->load(std::memory_order_relaxed)) throw Cancelled();
+}
+
+}  // namespace
+
+SamplerModel::~SamplerModel() = default;
+
+std::shared_ptr<const SamplerModel> SamplerModel::open(const std::string& path) {
+    OnnxFile file;
+    try {
+        file = OnnxFile::read(path, kMaxSamplerModelBytes);
+    } catch (const std::runtime_error& e) {
+        refuse(path, e.what());
+    }
+    const auto& meta = file.metadata;
+    const auto kind = meta.find("kind");
+    if (kind == meta.end()) refuse(path, "it has no 'kind' in its metadata; it is not one of tonemorph's models");
+    if (kind->second != kSamplerKind)
+        throw SamplerError("'" + path + "' is a '" + printable(kind->second) + "' model, not a sampler; give a "
+                           "sampler model (`tonemorph sampler train` makes them).");
+    std::shared_ptr<SamplerModel> model(new SamplerModel());
+    SamplerInfo& info = model->info_;
+    info.path = path;
+    info.name = meta.count("name") ? printable(meta.at("name")) : "";
+    info.description = meta.count("description") ? meta.at("description").substr(0, 500) : "";
+    info.version = meta_int(meta, path, "version", 0, 1 << 20);
+    info.sample_rate = meta_int(meta, path, "sample_rate", 8000, kMaxSampleRate);
+    info.hop = meta_int(meta, path, "hop", 1, 1 << 16);
+    info.length = meta_int(meta, path, "length", info.hop, kMaxLengthSeconds * info.sample_rate);
+    if (info.length % info.hop != 0) refuse(path, "its length is not a whole number of hops");
+    info.audio_scale = static_cast<float>(meta_double(meta, path, "audio_scale", 1e-6, 100.0));
+    info.default_steps = meta_int(meta, path, "default_steps", 1, kMaxSteps);
+    info.default_guidance = meta_double(meta, path, "default_guidance", 0.0, kMaxGuidance);
+    info.condition_values = meta_ints(meta, path, "condition_values", 1, 1 << 16);
+    info.unspecified = meta_ints(meta, path, "unspecified_conditions", 0, 1 << 16);
+    for (int c = 0; c < kConditionCount; ++c)
+        if (info.unspecified[static_cast<std::size_t>(c)] >= info.condition_values[static_cast<std::size_t>(c)])
+            refuse(path, "its unspecified condition values are out of range");
+    auto has = [](const std::vector<OnnxValueInfo>& values, const char* name) {
+        return std::any_of(values.begin(), values.end(), [name](const OnnxValueInfo& v) { return v.name == name; });
+    };
+    for (const char* name : kInputs)
+        if (!has(file.graph.inputs, name)) refuse(path, std::string("the graph has no input '") + name + "'");
+    for (const char* name : kOutputs)
+        if (!has(file.graph.outputs, name)) refuse(path, std::string("the graph has no output '") + name + "'");
+
+    Ort::SessionOptions options;
+    options.SetIntraOpNumThreads(1);
+    options.SetInterOpNumThreads(1);
+    options.SetExecutionMode(ExecutionMode::ORT_SEQUENTIAL);
+    options.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
+    options.AddConfigEntry("session.intra_op.allow_spinning", "0");
+    try {
+        model->session_ = open_session(path, options);
+    } catch (const Ort::Exception& e) {
+        refuse(path, std::string("ONNX Runtime cannot open it (") + e.what() + ")");
+    }
+    return model;
+}
+
+std::vector<float> SamplerModel::velocity(const std::vector<float>& x, const std::vector<float>& t,
+                                          const std::vector<std::int64_t>& conditions, int batch) const {
+    if (batch < 1 || t.size() != static_cast<std::size_t>(batch) ||
+        conditions.size() != static_cast<std::size_t>(batch) * kConditionCount || x.empty() ||
+        x.size() % static_cast<std::size_t>(batch) != 0)
+        throw SamplerError("a sampler call needs batch rows of x, one t and " + std::to_string(kConditionCount) +
+                           " conditions per row.");
+    const std::int64_t samples = static_cast<std::int64_t>(x.size() / static_cast<std::size_t>(batch));
+    if (samples % info_.hop != 0)
+        throw SamplerError("the length (" + std::to_string(samples) + " samples) must be a multiple of the model's hop (" +
+                           std::to_string(info_.hop) + ").");
+    for (int c = 0; c < kConditionCount; ++c)
+        for (int b = 0; b < batch; ++b) {
+            const std::int64_t v = conditions[static_cast<std::size_t>(b * kConditionCount + c)];
+            if (v < 0 || v >= info_.condition_values[static_cast<std::size_t>(c)])
+                throw SamplerError("condition " + std::to_string(c) + " is " + std::to_string(v) + "; this model takes 0.." +
+                                   std::to_string(info_.condition_values[static_cast<std::size_t>(c)] - 1) + ".");
+        }
+    const Ort::MemoryInfo memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+    const std::int64_t x_shape[] = {batch, samples};
+    const std::int64_t t_shape[] = {batch};
+    const std::int64_t c_shape[] = {batch, kConditionCount};
+    Ort::Value inputs[] = {
+        Ort::Value::CreateTensor<float>(memory, const_cast<float*>(x.data()), x.size(), x_shape, 2),
+        Ort::Value::CreateTensor<float>(memory, const_cast<float*>(t.data()), t.size(), t_shape, 1),
+        Ort::Value::CreateTensor<std::int64_t>(memory, const_cast<std::int64_t*>(conditions.data()), conditions.size(),
+                                               c_shape, 2),
+    };
+    auto outputs = session_->Run(Ort::RunOptions{nullptr}, kInputs, inputs, 3, kOutputs, 1);
+    if (outputs[0].GetTensorTypeAndShapeInfo().GetElementCount() != x.size())
+        throw SamplerError("'" + info_.path + "' gave a velocity of the wrong size; it does not match its metadata.");
+    const float* data = outputs[0].GetTensorData<float>();
+    return std::vector<float>(data, data + x.size());
+}
+
+std::vector<float> sampler_noise(std::uint64_t seed, int count) {
+    midi::Pcg32 rng(seed);
+    return midi::groove_latent(rng, count, 1.0);
+}
+
+std::vector<float> generate(const SamplerModel& model, const SampleRequest& request, const Progress& progress,
+                            const std::atomic<bool>* cancel) {
+    const SamplerInfo& info = model.info();
+    const int steps = request.steps == 0 ? info.default_steps : request.steps;
+    if (steps < 1 || steps > kMaxSteps)
+        throw SamplerError("steps must be 1.." + std::to_string(kMaxSteps) + ", not " + std::to_string(request.steps) +
+                           ".");
+    const double guidance = request.guidance < 0.0 ? info.default_guidance : request.guidance;
+    if (!(guidance <= kMaxGuidance))
+        throw SamplerError("guidance must be 0..20 (0: ignore the words; 1: as trained; higher: follow them harder), "
+                           "not " + std::to_string(request.guidance) + ".");
+    const int samples = request.samples == 0 ? info.length : request.samples;
+    if (samples < info.hop || samples % info.hop != 0 || samples > kMaxLengthSeconds * info.sample_rate)
+        throw SamplerError("the length must be a multiple of " + std::to_string(info.hop) + " samples up to " +
+                           std::to_string(kMaxLengthSeconds) + " s, not " + std::to_string(samples) + ".");
+    const std::vector<std::int64_t> null(info.unspecified.begin(), info.unspecified.end());
+    const std::vector<std::int64_t> conditions = request.conditions.empty() ? null : request.conditions;
+    if (conditions.size() != kConditionCount)
+        throw SamplerError("a sampler takes " + std::to_string(kConditionCount) + " conditions, not " +
+                           std::to_string(conditions.size()) + ".");
+    std::vector<float> x = request.noise.empty() ? sampler_noise(request.seed, samples) : request.noise;
+    if (x.size() != static_cast<std::size_t>(samples))
+        throw SamplerError("the noise has " + std::to_string(x.size()) + " samples; the sound has " +
+                           std::to_string(samples) + ".");
+    const bool guided = guidance != 1.0 && conditions != null;
+    const auto n = static_cast<std::size_t>(samples);
+    std::vector<float> batch_x(guided ? 2 * n : n);
+    std::vector<std::int64_t> batch_conditions(conditions);
+    if (guided) batch_conditions.insert(batch_conditions.end(), null.begin(), null.end());
+    const float g = static_cast<float>(guidance);
+    const auto step_count = static_cast<float>(steps);
+    for (int k = 0; k < steps; ++k) {
+        check_cancel(cancel);
+        // t = k / steps as Python computes it (in double), then float32 as torch.full stores it
+        const float t = static_cast<float>(static_cast<double>(k) / static_cast<double>(steps));
+        std::copy(x.begin(), x.end(), batch_x.begin());
+        if (guided) std::copy(x.begin(), x.end(), batch_x.begin() + static_cast<std::ptrdiff_t>(n));
+        const std::vector<float> v =
+            model.velocity(batch_x, std::vector<float>(guided ? 2 : 1, t), batch_conditions, guided ? 2 : 1);
+        for (std::size_t i = 0; i < n; ++i) {
+            const float velocity = guided ? v[n + i] + g * (v[i] - v[n + i]) : v[i];
+            x[i] = x[i] + velocity / step_count;
+        }
+        if (progress) progress(static_cast<float>(k + 1) / step_count);
+    }
+    for (float& s : x) s *= info.audio_scale;
+    return x;
+}
+
+}  // namespace tonemorph::sampler

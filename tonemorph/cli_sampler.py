@@ -1,0 +1,173 @@
+"""`tonemorph sampler ...`: train a sound generator on a folder of one-shots and loops."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+SAMPLER_FOLDER = "sampler"  # samplers live in models/sampler/ and the user model folder's sampler/
+
+
+def sampler_dirs() -> list[Path]:
+    """Where samplers are looked for by name: the user's folder first, then the bundled ones."""
+    from tonemorph.paths import bundled_models_dir, user_models_dir
+
+    return [user_models_dir() / SAMPLER_FOLDER, bundled_models_dir() / SAMPLER_FOLDER]
+
+
+def resolve_weights(name_or_path: str) -> Path:
+    """What --from names: a run folder, a sampler .pt file, an .onnx path (its .pt beside it) or a sampler name."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir() or path.suffix == ".pt":
+        return path
+    if path.suffix == ".onnx":
+        return path.with_suffix(".pt")
+    for folder in sampler_dirs():
+        if (folder / f"{name_or_path}.pt").is_file():
+            return folder / f"{name_or_path}.pt"
+    known = sorted({p.stem for folder in sampler_dirs() if folder.is_dir() for p in folder.glob("*.pt")})
+    raise ValueError(
+        f"--from: no sampler named '{name_or_path}' (known: {', '.join(known) or 'none'}); give a sampler "
+        "name, its .onnx or .pt file, or a sampler run folder."
+    )
+
+
+def _load_samples(data_dir: str):
+    from tonemorph.cli import _progress
+    from tonemorph.sampler.data import load_samples
+
+    with _progress("reading sounds") as bar:
+        task = bar.add_task("reading sounds", total=None)
+
+        def update(done: int, total: int, _name: str) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return load_samples(data_dir, progress=update)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tonemorph.cli import _check_name, _console
+    from tonemorph.paths import user_models_dir
+    from tonemorph.sampler.data import HYDROGEN_DRUMKITS, HYDROGEN_VALIDATION_KITS
+    from tonemorph.training.sampler import train as training
+    from tonemorph.training.sampler.export import export_sampler
+    from tonemorph.training.train import runs_dir
+
+    console = _console()
+    if args.resume:
+        if args.data_dir or args.init_from:
+            raise ValueError(
+                "--resume continues a run with its own data and settings; give only the run folder "
+                "(and optionally --steps)."
+            )
+        run_dir = Path(args.resume).expanduser()
+        saved = training.load_checkpoint(run_dir)
+        if saved["kind"] != training.CHECKPOINT_KIND:
+            raise ValueError(f"'{run_dir}' is not a sampler training run folder (it holds exported weights).")
+        name = saved["name"]
+        out = Path(args.out) if args.out else Path(saved["info"]["model_path"])
+    else:
+        if not args.data_dir or not args.name:
+            raise ValueError(
+                "give the folder of sounds and a name: tonemorph sampler train DIR --name NAME "
+                "(or --resume RUN_DIR to continue a run)."
+            )
+        name = _check_name(args.name)
+        out = Path(args.out).expanduser() if args.out else user_models_dir() / SAMPLER_FOLDER / f"{name}.onnx"
+        if out.suffix != ".onnx":
+            raise ValueError(f"--out '{out}': the model file must end in .onnx.")
+        if out.exists() and not args.overwrite:
+            raise ValueError(
+                f"'{out}' already exists; choose another --name, or add --overwrite to replace it when "
+                "training ends."
+            )
+        run_dir = Path(args.run_dir).expanduser() if args.run_dir else runs_dir() / f"sampler-{name}"
+        if (run_dir / training.CHECKPOINT_NAME).exists():
+            raise ValueError(
+                f"'{run_dir}' already holds a sampler run; continue it with `tonemorph sampler train "
+                f"--resume {run_dir}`, or choose another --name or --run-dir."
+            )
+        init = training.load_checkpoint(resolve_weights(args.init_from)) if args.init_from else None
+        data_dir = Path(args.data_dir).expanduser()
+        kits = args.validation_kits
+        if kits is None and data_dir.resolve() == HYDROGEN_DRUMKITS.resolve():
+            kits = list(HYDROGEN_VALIDATION_KITS)
+        samples = _load_samples(args.data_dir)
+        for skipped in samples.skipped:
+            if skipped["kind"] != "duplicate":
+                console.print(f"[yellow]skipped: {skipped['reason']}", soft_wrap=True)
+        values = {
+            **(training.FINETUNE_OVERRIDES if init else {}),
+            **({"steps": args.steps} if args.steps else {}),
+            "threads": args.threads,
+        }
+        config = training.SamplerConfig.from_dict(values)
+        training.start_run(
+            run_dir,
+            samples,
+            config,
+            name=name,
+            validation_kits=kits,
+            init=init,
+            info={"data_source": str(data_dir.resolve()), "model_path": str(out.resolve())},
+        )
+        saved = training.load_checkpoint(run_dir)
+        info = saved["info"]
+        console.print(
+            f"data: {len(samples)} sounds from {data_dir}: {info['train_chunks']} to train on, "
+            f"{info['validation_chunks']} held out" + (f" (kits {', '.join(kits)})" if kits else ""),
+            soft_wrap=True,
+        )
+    console.print(f"run folder: {run_dir}   (tensorboard --logdir {run_dir})", soft_wrap=True)
+    result = training.train(run_dir, steps=args.steps)
+    if result.interrupted:
+        print(
+            f"stopped at step {result.step}; checkpoint saved in {run_dir}\n"
+            f"continue with: tonemorph sampler train --resume {run_dir}",
+            file=sys.stderr,
+        )
+        return 130
+    onnx_path, weights = export_sampler(run_dir, out)
+    print(f"report:  {run_dir / training.REPORT_DIR}")
+    print(f"model:   {onnx_path}")
+    print(f"weights: {weights}   (for fine-tuning: --from {name})")
+    return 0
+
+
+def add_sampler_commands(sub) -> None:
+    p = sub.add_parser(
+        "sampler",
+        help="train a sound generator on your one-shots and loops",
+        description="The sampler: a generator of 1-second sounds trained on a folder of audio.",
+    )
+    sampler_sub = p.add_subparsers(dest="sampler_command", required=True, metavar="ACTION")
+    p = sampler_sub.add_parser(
+        "train",
+        help="train a sampler on a folder of sounds (or fine-tune one with --from)",
+        description="Cut every audio file under DIR into 1-second training chunks (one-shots at their onset, "
+        "longer files into windows), learn their kinds from folder and file names and their descriptors from "
+        "the audio, and train a generator. Ctrl-C stops and saves; --resume continues.",
+    )
+    p.add_argument("data_dir", nargs="?", metavar="DIR", help="folder of sounds (nested folders, any rate)")
+    p.add_argument("--name", help="the sampler's name (its file is NAME.onnx in your sampler folder)")
+    p.add_argument(
+        "--from",
+        dest="init_from",
+        metavar="BASE",
+        help="fine-tune this sampler (a name such as 'drums', an .onnx/.pt file or a run folder)",
+    )
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run")
+    p.add_argument("--steps", type=int, help="train up to this many steps (default 20000; 1000 with --from)")
+    p.add_argument("--run-dir", help="where the run's checkpoints and report go (default: runs/sampler-NAME)")
+    p.add_argument("--out", help="the model file to write when training ends (.onnx)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model file")
+    p.add_argument(
+        "--validation-kits",
+        nargs="+",
+        metavar="KIT",
+        help="hold out these first-level folders for validation (default: 10%% of the sounds; for "
+        "Debian's Hydrogen kits the four in docs/sampler-data.md)",
+    )
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for training (default 1)")
+    p.set_defaults(func=cmd_train)

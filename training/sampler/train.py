@@ -1,0 +1,569 @@
+"""Training the sampler's generator on a folder of sounds (tonemorph.sampler.data's chunks).
+
+A run lives in one folder, as an instrument run does (training/train.py):
+    data.npz        the run's training and validation chunks and their conditions, fixed when the run starts
+    checkpoint.pt   model, its exponential moving average (EMA, what is exported), optimizer, scheduler, step,
+                    the batch sampler's and torch's RNG states, history, vocabulary; replaced atomically every
+                    `checkpoint_every` steps, on Ctrl-C and at the end
+    tensorboard/    loss, validation loss, learning rate, speed
+    report/step-NNNNNN/   at each checkpoint: one generated example per frequent kind and one unconditioned
+                    (WAV, 24-bit), with the EMA weights and fixed seeds, and report.json (losses, settings)
+
+`train` continues from checkpoint.pt to the state an uninterrupted run reaches: on one CPU thread the same
+steps give the same weights (tests/test_sampler_model.py checks it).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tonemorph.atomic import atomic_open, atomic_path, write_json
+from tonemorph.sampler.data import SamplerDataError, SampleSet, split_by_kit
+from tonemorph.sampler.words import Vocabulary, build_vocabulary, descriptor_bins
+
+from ..train import StopRequest, _console, _progress, atomic_save
+from .model import (
+    CONDITIONS,
+    DESCRIPTORS,
+    KINDS,
+    UNSPECIFIED_BIN,
+    UNSPECIFIED_KIND,
+    VelocityNet,
+    flow_loss,
+    sample,
+    unspecified,
+)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+DATA_NAME = "data.npz"
+TENSORBOARD_DIR = "tensorboard"
+REPORT_DIR = "report"
+CHECKPOINT_KIND = "tonemorph-sampler-checkpoint"
+WEIGHTS_KIND = "tonemorph-sampler-weights"
+CHECKPOINT_FORMAT = 1
+MIN_CHUNKS = 8  # fewer sounds than this teach a generator nothing but copies
+VALIDATION_FRACTION = 0.1  # of a user's folder, held out when it has VALIDATION_MIN_CHUNKS or more
+VALIDATION_MIN_CHUNKS = 40
+VALIDATION_MAX_CHUNKS = 64
+VALIDATION_SEED = 1234
+REPORT_KINDS = 4  # examples per checkpoint: the most frequent kinds, and one unconditioned
+REPORT_SEED = 7
+
+
+@dataclass
+class SamplerConfig:
+    channels: int = 192
+    blocks: int = 8
+    hop: int = 96
+    window: int = 384
+    condition_dim: int = 128
+    steps: int = 20000
+    batch_size: int = 16
+    lr: float = 5e-4
+    warmup_steps: int = 200
+    grad_clip: float = 1.0
+    ema: float = 0.999
+    drop_condition: float = 0.3  # each condition on its own: a prompt may name a few of them
+    drop_all: float = 0.1  # all of them: the unconditional model of classifier-free guidance
+    sample_steps: int = 8
+    guidance: float = 2.0
+    seed: int = 0
+    threads: int = 1
+    log_every: int = 10
+    validate_every: int = 100
+    checkpoint_every: int = 200
+
+    def model_args(self) -> dict:
+        return {
+            "channels": self.channels,
+            "blocks": self.blocks,
+            "hop": self.hop,
+            "window": self.window,
+            "condition_dim": self.condition_dim,
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict) -> SamplerConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+FINETUNE_OVERRIDES = {"lr": 2e-4, "warmup_steps": 50, "steps": 1000, "ema": 0.995}
+
+
+@dataclass
+class SamplerResult:
+    run_dir: Path
+    step: int
+    interrupted: bool
+    seconds: float  # wall time of this call
+    train_seconds: float  # of the whole run, all calls
+    history: dict = field(default_factory=dict)
+
+
+# --- data ---------------------------------------------------------------------------------------------------
+
+
+def conditions_of(samples: SampleSet, vocabulary: Vocabulary) -> np.ndarray:
+    """[chunks, len(CONDITIONS)] int64: each chunk's kind and descriptor bins by the vocabulary's edges
+    (UNSPECIFIED where a sound has no kind, no pitch, or the vocabulary no edges for a descriptor)."""
+    table = np.empty((len(samples), len(CONDITIONS)), np.int64)
+    table[:, 0] = [UNSPECIFIED_KIND if k is None else KINDS.index(k) for k in samples.kinds]
+    for column, name in enumerate(DESCRIPTORS, 1):
+        if name in vocabulary.edges:
+            bins = descriptor_bins(samples.descriptors[name], vocabulary.edges[name])
+            table[:, column] = np.where(bins < 0, UNSPECIFIED_BIN, bins)
+        else:
+            table[:, column] = UNSPECIFIED_BIN
+    return table
+
+
+def _subset(samples: SampleSet, index: np.ndarray) -> SampleSet:
+    return SampleSet(
+        samples.audio[index],
+        samples.sample_rate,
+        [samples.files[i] for i in index],
+        [samples.kits[i] for i in index],
+        [samples.kinds[i] for i in index],
+        samples.one_shot[index],
+        {k: v[index] for k, v in samples.descriptors.items()},
+        [],
+    )
+
+
+def split(
+    samples: SampleSet, validation_kits: tuple[str, ...] | list[str] | None, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(training, validation) indices: whole kits when validation_kits are given, else VALIDATION_FRACTION
+    of the chunks at random once there are VALIDATION_MIN_CHUNKS (none below)."""
+    if validation_kits:
+        return split_by_kit(samples, validation_kits)
+    order = np.random.default_rng(seed).permutation(len(samples))
+    held = round(len(samples) * VALIDATION_FRACTION) if len(samples) >= VALIDATION_MIN_CHUNKS else 0
+    return np.sort(order[held:]), np.sort(order[:held])
+
+
+def vocabulary_dict(vocabulary: Vocabulary) -> dict:
+    return {
+        "words": {w: list(v) for w, v in vocabulary.words.items()},
+        "edges": {k: list(v) for k, v in vocabulary.edges.items()},
+        "kinds": vocabulary.kinds,
+    }
+
+
+def vocabulary_from_dict(values: dict) -> Vocabulary:
+    return Vocabulary(
+        {w: (v[0], v[1]) for w, v in values["words"].items()},
+        {k: (float(v[0]), float(v[1])) for k, v in values["edges"].items()},
+        dict(values["kinds"]),
+    )
+
+
+# --- run folder and checkpoints ---------------------------------------------------------------------------
+
+
+def build_optimizer(model: VelocityNet, config: SamplerConfig):
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    warmup = max(config.warmup_steps, 1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+    return optimizer, scheduler
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """A sampler run's checkpoint (its folder or checkpoint.pt) or a sampler weights file (.pt)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.is_file():
+        raise ValueError(
+            f"'{path}' does not exist; give a sampler training run folder or a sampler .pt file."
+        )
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:
+        raise ValueError(
+            f"'{path}' is not a readable sampler checkpoint ({str(e).splitlines()[0][:200]})."
+        ) from None
+    if not isinstance(data, dict) or data.get("kind") not in (CHECKPOINT_KIND, WEIGHTS_KIND):
+        raise ValueError(
+            f"'{path}' is not a sampler checkpoint or weights file (`tonemorph sampler train` makes them)."
+        )
+    if data.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"'{path}' has checkpoint format {data.get('format')}; this tonemorph reads {CHECKPOINT_FORMAT}."
+        )
+    return data
+
+
+def model_from_checkpoint(data: dict, ema: bool = True) -> VelocityNet:
+    """The network of a checkpoint or weights file, with its EMA weights (ema) or the trained ones."""
+    model = VelocityNet(**data["model_args"], audio_scale=data["audio_scale"])
+    model.load_state_dict(data["ema"] if ema else data["model"])
+    return model
+
+
+def start_run(
+    run_dir: str | os.PathLike,
+    samples: SampleSet,
+    config: SamplerConfig,
+    *,
+    name: str,
+    validation_kits: tuple[str, ...] | list[str] | None = None,
+    init: dict | None = None,
+    info: dict | None = None,
+) -> Path:
+    """A run folder with its data and step-0 checkpoint; refuses a folder that holds a run.
+
+    init: a checkpoint or weights file (load_checkpoint) to fine-tune from; its architecture and audio
+    scale are kept. info: what the run was made from, kept in the checkpoint (data folder, model path).
+    Raises SamplerDataError when there are fewer than MIN_CHUNKS training sounds.
+    """
+    run_dir = Path(run_dir)
+    if (run_dir / CHECKPOINT_NAME).exists():
+        raise ValueError(
+            f"'{run_dir}' already holds a sampler run; continue it with --resume {run_dir}, or choose "
+            "another run folder."
+        )
+    if init is not None and init["sample_rate"] != samples.sample_rate:
+        raise ValueError(
+            f"the sounds are at {samples.sample_rate} Hz; the model runs at {init['sample_rate']} Hz."
+        )
+    train_index, validation_index = split(samples, validation_kits, config.seed)
+    if len(train_index) < MIN_CHUNKS:
+        raise SamplerDataError(
+            f"only {len(train_index)} sounds to train on; the sampler needs at least {MIN_CHUNKS} (100 or more "
+            "make a model worth keeping). Add more one-shots or loops to the folder."
+        )
+    length = samples.audio.shape[1]
+    if length % config.hop:
+        raise ValueError(f"chunks of {length} samples are not a whole number of hops ({config.hop}).")
+    training = _subset(samples, train_index)
+    vocabulary = build_vocabulary(training.kinds, training.descriptors)
+    validation = _subset(samples, validation_index)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_open(run_dir / DATA_NAME, "wb") as f:
+        np.savez(
+            f,
+            train_audio=training.audio,
+            train_conditions=conditions_of(training, vocabulary),
+            validation_audio=validation.audio,
+            validation_conditions=conditions_of(validation, vocabulary),
+            train_files=np.array(training.files, dtype=str),
+        )
+    torch.manual_seed(config.seed)
+    if init is None:
+        audio_scale = float(np.sqrt(np.mean(training.audio.astype(np.float64) ** 2)))
+        model = VelocityNet(**config.model_args(), audio_scale=audio_scale)
+        ema_state = model.state_dict()
+    else:
+        config = SamplerConfig.from_dict({**asdict(config), **init["model_args"]})
+        model = model_from_checkpoint(init, ema=False)
+        ema_state = model_from_checkpoint(init, ema=True).state_dict()
+        model.load_state_dict(ema_state)  # fine-tuning starts from the weights the base model plays
+    optimizer, scheduler = build_optimizer(model, config)
+    atomic_save(
+        {
+            "kind": CHECKPOINT_KIND,
+            "format": CHECKPOINT_FORMAT,
+            "name": name,
+            "config": asdict(config),
+            "model_args": config.model_args(),
+            "audio_scale": float(model.audio_scale),
+            "sample_rate": samples.sample_rate,
+            "length": length,
+            "vocabulary": vocabulary_dict(vocabulary),
+            "info": {
+                **(info or {}),
+                "train_chunks": len(train_index),
+                "validation_chunks": len(validation_index),
+                "validation_kits": list(validation_kits or []),
+                "init_from": (init or {}).get("name"),
+            },
+            "model": model.state_dict(),
+            "ema": {k: v.clone() for k, v in ema_state.items()},
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "step": 0,
+            "rng": None,
+            "history": {"train": [], "validation": []},
+            "elapsed_seconds": 0.0,
+        },
+        run_dir / CHECKPOINT_NAME,
+    )
+    return run_dir
+
+
+def load_run_data(run_dir: str | os.PathLike) -> dict[str, np.ndarray]:
+    with np.load(Path(run_dir) / DATA_NAME) as data:
+        return {k: data[k] for k in data.files}
+
+
+# --- the loop --------------------------------------------------------------------------------------------
+
+
+class BatchSampler:
+    """Batches of training chunks with conditions dropped (SamplerConfig.drop_condition, drop_all) and a
+    random polarity, drawn with a numpy Generator whose state is saved."""
+
+    def __init__(self, audio: np.ndarray, conditions: np.ndarray, config: SamplerConfig):
+        self.audio, self.conditions, self.config = audio, conditions, config
+        self.rng = np.random.default_rng(config.seed)
+
+    def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """audio [batch, samples] float32, conditions [batch, len(CONDITIONS)] int64."""
+        index = self.rng.integers(0, len(self.audio), size=batch)
+        polarity = np.where(self.rng.random(batch) < 0.5, -1.0, 1.0).astype(np.float32)
+        conditions = self.conditions[index].copy()
+        null = unspecified(1)[0].numpy()
+        dropped = self.rng.random(conditions.shape) < self.config.drop_condition
+        dropped |= (self.rng.random(batch) < self.config.drop_all)[:, None]
+        conditions = np.where(dropped, null[None, :], conditions)
+        return torch.from_numpy(self.audio[index] * polarity[:, None]), torch.from_numpy(conditions)
+
+
+def validation_loss(model: VelocityNet, audio: np.ndarray, conditions: np.ndarray) -> float | None:
+    """Flow loss over up to VALIDATION_MAX_CHUNKS validation chunks with fixed noise and t (a seeded
+    generator, so training's RNG is untouched); None without validation data."""
+    n = min(len(audio), VALIDATION_MAX_CHUNKS)
+    if n == 0:
+        return None
+    generator = torch.Generator().manual_seed(VALIDATION_SEED)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        loss = float(
+            flow_loss(model, torch.from_numpy(audio[:n]), torch.from_numpy(conditions[:n]), generator)
+        )
+    model.train(was_training)
+    return loss
+
+
+def report_conditions(vocabulary: Vocabulary) -> list[tuple[str, np.ndarray]]:
+    """(label, condition row) of each report example: the REPORT_KINDS most frequent kinds, unconditioned."""
+    kinds = sorted(vocabulary.kinds, key=lambda k: (-vocabulary.kinds[k], k))[:REPORT_KINDS]
+    rows = []
+    for kind in kinds:
+        row = unspecified(1)[0].numpy().copy()
+        row[0] = KINDS.index(kind)
+        rows.append((kind, row))
+    return rows + [("any", unspecified(1)[0].numpy())]
+
+
+def write_examples(
+    model: VelocityNet,
+    vocabulary: Vocabulary,
+    config: SamplerConfig,
+    folder: Path,
+    sample_rate: int,
+    length: int,
+) -> list[Path]:
+    """One generated example per report_conditions row (seed REPORT_SEED + row) as 24-bit WAV in folder."""
+    import soundfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = report_conditions(vocabulary)
+    noise = torch.stack(
+        [
+            torch.randn(length, generator=torch.Generator().manual_seed(REPORT_SEED + i))
+            for i in range(len(rows))
+        ]
+    )
+    conditions = torch.from_numpy(np.stack([r for _, r in rows]))
+    was_training = model.training
+    model.eval()
+    audio = sample(model, noise, conditions, steps=config.sample_steps, guidance=config.guidance).numpy()
+    model.train(was_training)
+    paths = []
+    for (label, _), sound in zip(rows, audio):
+        path = folder / f"{label}.wav"
+        with atomic_path(path) as tmp:
+            soundfile.write(tmp, np.clip(sound, -1.0, 1.0), sample_rate, subtype="PCM_24", format="WAV")
+        paths.append(path)
+    return paths
+
+
+def train(
+    run_dir: str | os.PathLike,
+    *,
+    steps: int | None = None,
+    show_progress: bool = True,
+    report: bool = True,
+    on_step: Callable[[int, float], bool | None] | None = None,
+) -> SamplerResult:
+    """Train the run in `run_dir` (made by start_run) from its checkpoint up to `steps` (default: the config's).
+
+    Ctrl-C / SIGTERM stop after the current step and save; a second Ctrl-C stops at once and keeps the last
+    periodic checkpoint. on_step(step, loss) after each step; a true return stops the run there, saved and
+    resumable. report: write generated examples at each checkpoint (report/step-NNNNNN/).
+    """
+    threads = torch.get_num_threads()
+    try:
+        return _train(Path(run_dir), steps, show_progress, report, on_step)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def train_step(
+    model, ema: dict, optimizer, scheduler, batches: BatchSampler, config: SamplerConfig, step: int
+):
+    """One optimiser step and the EMA update (decay warmed up: min(ema, (1 + step) / (10 + step)))."""
+    audio, conditions = batches.sample(config.batch_size)
+    optimizer.zero_grad(set_to_none=True)
+    loss = flow_loss(model, audio, conditions)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    optimizer.step()
+    scheduler.step()
+    decay = min(config.ema, (1 + step) / (10 + step))
+    with torch.no_grad():
+        for name, value in model.state_dict().items():
+            if value.dtype.is_floating_point:
+                ema[name].mul_(decay).add_(value, alpha=1 - decay)
+            else:
+                ema[name].copy_(value)
+    return float(loss.detach())
+
+
+def _train(run_dir: Path, steps, show_progress, report, on_step) -> SamplerResult:
+    saved = load_checkpoint(run_dir)
+    if saved["kind"] != CHECKPOINT_KIND:
+        raise ValueError(f"'{run_dir}' holds sampler weights, not a training run.")
+    config = SamplerConfig.from_dict(saved["config"])
+    if steps is not None:
+        config.steps = int(steps)
+    torch.set_num_threads(config.threads)
+    data = load_run_data(run_dir)
+    batches = BatchSampler(data["train_audio"], data["train_conditions"], config)
+    vocabulary = vocabulary_from_dict(saved["vocabulary"])
+    model = model_from_checkpoint(saved, ema=False)
+    ema_model = model_from_checkpoint(saved, ema=True)
+    ema = ema_model.state_dict()  # tensors shared with ema_model: updating ema updates it
+    optimizer, scheduler = build_optimizer(model, config)
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    step, history, elapsed_before = int(saved["step"]), saved["history"], float(saved["elapsed_seconds"])
+    if saved["rng"] is not None:
+        torch.set_rng_state(saved["rng"]["torch"])
+        batches.rng.bit_generator.state = saved["rng"]["sampler"]
+    else:
+        torch.manual_seed(config.seed + 1)
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(os.fspath(run_dir / TENSORBOARD_DIR), purge_step=step)
+    started = time.perf_counter()
+
+    def checkpoint() -> None:
+        atomic_save(
+            {
+                **saved,
+                "config": asdict(config),
+                "model": model.state_dict(),
+                "ema": ema,
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "step": step,
+                "history": history,
+                "rng": {"torch": torch.get_rng_state(), "sampler": batches.rng.bit_generator.state},
+                "elapsed_seconds": elapsed_before + time.perf_counter() - started,
+            },
+            run_dir / CHECKPOINT_NAME,
+        )
+
+    def write_report(losses: dict) -> None:
+        folder = run_dir / REPORT_DIR / f"step-{step:06d}"
+        with torch.random.fork_rng():
+            write_examples(ema_model, vocabulary, config, folder, saved["sample_rate"], saved["length"])
+        write_json(
+            folder / "report.json",
+            {"step": step, **losses, "sample_steps": config.sample_steps, "guidance": config.guidance},
+        )
+
+    console = _console()
+    progress = _progress(console) if show_progress else None
+    start_step, interrupted, whole = step, False, True
+    model.train()
+    try:
+        with StopRequest() as stop:
+            if progress is not None:
+                progress.start()
+                bar = progress.add_task(saved["name"], total=config.steps, completed=step, loss="-", speed="")
+            while step < config.steps:
+                loss = train_step(model, ema, optimizer, scheduler, batches, config, step)
+                step += 1
+                if not math.isfinite(loss):
+                    raise ValueError(
+                        f"the loss became {loss} at step {step}; resume from the last checkpoint with a lower "
+                        "learning rate."
+                    )
+                history["train"].append((step, loss))
+                rate = (step - start_step) / max(time.perf_counter() - started, 1e-9)
+                if step % config.log_every == 0:
+                    writer.add_scalar("loss/train", loss, step)
+                    writer.add_scalar("learning_rate", scheduler.get_last_lr()[0], step)
+                    writer.add_scalar("speed/steps_per_second", rate, step)
+                if step % config.validate_every == 0 or step == config.steps:
+                    value = validation_loss(
+                        ema_model, data["validation_audio"], data["validation_conditions"]
+                    )
+                    if value is not None:
+                        history["validation"].append((step, value))
+                        writer.add_scalar("loss/validation", value, step)
+                    if progress is not None and not console.is_terminal:  # logs of batch jobs
+                        shown = f"  validation {value:.4f}" if value is not None else ""
+                        console.print(
+                            f"step {step}/{config.steps}  loss {loss:.4f}{shown}  {rate:.3f} steps/s  "
+                            f"ETA {(config.steps - step) / max(rate, 1e-9) / 60:.0f} min"
+                        )
+                if progress is not None:
+                    progress.update(bar, completed=step, loss=f"{loss:.4f}", speed=f"{rate:.2f} steps/s")
+                stop_now = on_step is not None and on_step(step, loss)
+                if stop.requested or stop_now:
+                    interrupted = True
+                    break
+                if step % config.checkpoint_every == 0 or step == config.steps:
+                    checkpoint()
+                    if report:
+                        recent = [v for _, v in history["train"][-config.checkpoint_every :]]
+                        last_validation = history["validation"][-1][1] if history["validation"] else None
+                        write_report(
+                            {"train_loss": float(np.mean(recent)), "validation_loss": last_validation}
+                        )
+    except KeyboardInterrupt:  # a second Ctrl-C, maybe inside a step: the last periodic checkpoint stays
+        interrupted, whole = True, False
+    finally:
+        if progress is not None:
+            progress.stop()
+    seconds = time.perf_counter() - started
+    if whole:
+        checkpoint()
+    writer.flush()
+    writer.close()
+    return SamplerResult(run_dir, step, interrupted, seconds, elapsed_before + seconds, history)
+
+
+def weights_payload(data: dict) -> dict:
+    """A checkpoint reduced to what generating and fine-tuning need (no optimizer, no data)."""
+    keep = (
+        "name",
+        "config",
+        "model_args",
+        "audio_scale",
+        "sample_rate",
+        "length",
+        "vocabulary",
+        "info",
+        "model",
+        "ema",
+        "step",
+    )
+    return {"kind": WEIGHTS_KIND, "format": CHECKPOINT_FORMAT, **{k: data[k] for k in keep}}
