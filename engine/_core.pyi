@@ -349,6 +349,8 @@ class _MidiModule:
     EventModel: type[_MidiEventModel]
     Pcg32: type[_Pcg32]
     MidiError: type[ValueError]
+    Cancelled: type[RuntimeError]
+    """Raised by continue_clip / generate when their progress callback returns False."""
     STEPS_PER_BAR: int
     MAX_BARS: int
     MAX_VARIATIONS: int

@@ -158,6 +158,23 @@ def test_cancelling_through_progress_stops_the_run(melody_model):
         midi.generate(melody_model, bars=4, variations=8, progress=stop)
 
 
+def test_progress_returning_false_cancels_through_the_cores_flag(melody_model):
+    seen = []
+
+    def stop_after_first(fraction):
+        seen.append(fraction)
+        return False
+
+    with pytest.raises(midi.Cancelled):
+        midi.continue_clip(
+            melody_model,
+            midi.Clip([midi.Note(*n) for n in TUNE], 32),
+            variations=8,
+            progress=stop_after_first,
+        )
+    assert len(seen) == 1 and seen[0] < 0.2  # stopped at the next step, not at the end
+
+
 def test_progress_reaches_one(melody_model):
     seen = []
     midi.generate(melody_model, bars=1, variations=2, progress=seen.append)

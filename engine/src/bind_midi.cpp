@@ -72,13 +72,30 @@ py::dict info_dict(const EventModelInfo& i) {
     return d;
 }
 
-// Calls progress(fraction) with the GIL, and lets Ctrl-C through (KeyboardInterrupt ends the run).
-Progress python_progress(const py::object& callback) {
-    return [callback](float fraction) {
+// Calls progress(fraction) with the GIL, and lets Ctrl-C through (KeyboardInterrupt ends the run); a callback
+// that returns False sets `cancel`, which the core sees at its next step (as the plugin's Cancel button does).
+Progress python_progress(const py::object& callback, std::atomic<bool>& cancel) {
+    return [callback, &cancel](float fraction) {
         py::gil_scoped_acquire gil;
         if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-        if (!callback.is_none()) callback(fraction);
+        if (!callback.is_none() && callback(fraction).ptr() == Py_False) cancel.store(true);
     };
+}
+
+// Runs a tool without the GIL; tonemorph::Cancelled becomes the submodule's Cancelled (a RuntimeError).
+template <typename Run>
+py::dict run_tool(const py::object& progress, const py::object& cancelled, Run run) {
+    std::atomic<bool> cancel{false};
+    const auto report = python_progress(progress, cancel);
+    ToolResult result;
+    try {
+        py::gil_scoped_release release;
+        result = run(report, &cancel);
+    } catch (const Cancelled&) {
+        PyErr_SetString(cancelled.ptr(), "cancelled");
+        throw py::error_already_set();
+    }
+    return tool_result(result);
 }
 
 void init_note(py::module_& m) {
@@ -228,37 +245,31 @@ void init_sampling(py::module_& m) {
 }
 
 void init_tools(py::module_& m) {
+    const py::object cancelled = py::exception<Cancelled>(m, "Cancelled", PyExc_RuntimeError);
     m.def(
         "continue_clip",
-        [](const ModelHandle& h, const Clip& clip, int bars, int variations, double temperature, std::uint64_t seed,
-           py::object progress) {
-            ContinueRequest r{clip, bars, variations, temperature, seed};
-            const auto report = python_progress(progress);
-            ToolResult result;
-            {
-                py::gil_scoped_release release;
-                result = continue_clip(*h.model, r, report);
-            }
-            return tool_result(result);
+        [cancelled](const ModelHandle& h, const Clip& clip, int bars, int variations, double temperature,
+                    std::uint64_t seed, py::object progress) {
+            const ContinueRequest r{clip, bars, variations, temperature, seed};
+            return run_tool(progress, cancelled, [&](const Progress& report, const std::atomic<bool>* cancel) {
+                return continue_clip(*h.model, r, report, cancel);
+            });
         },
         py::arg("model"), py::arg("clip"), py::kw_only(), py::arg("bars") = 2, py::arg("variations") = 4,
         py::arg("temperature") = 1.0, py::arg("seed") = 0, py::arg("progress") = py::none(), R"doc(
 Continue: the model primed on the clip's last (up to) 4 bars, `bars` new bars appended after the clip, one
 clip per variation (variation v drawn with seed + v). Returns a dict: clips, new_from_step, primed_steps,
-messages (one voice kept, bars used, octaves moved). Raises MidiError; Ctrl-C (KeyboardInterrupt) ends it.
+messages (one voice kept, bars used, octaves moved). Raises MidiError; progress(fraction) returning False
+raises Cancelled; Ctrl-C (KeyboardInterrupt) ends it.
 )doc");
     m.def(
         "generate",
-        [](const ModelHandle& h, int bars, int variations, double temperature, std::uint64_t seed, double bpm,
-           py::object progress) {
-            GenerateRequest r{bars, variations, temperature, seed, bpm};
-            const auto report = python_progress(progress);
-            ToolResult result;
-            {
-                py::gil_scoped_release release;
-                result = generate(*h.model, r, report);
-            }
-            return tool_result(result);
+        [cancelled](const ModelHandle& h, int bars, int variations, double temperature, std::uint64_t seed,
+                    double bpm, py::object progress) {
+            const GenerateRequest r{bars, variations, temperature, seed, bpm};
+            return run_tool(progress, cancelled, [&](const Progress& report, const std::atomic<bool>* cancel) {
+                return generate(*h.model, r, report, cancel);
+            });
         },
         py::arg("model"), py::kw_only(), py::arg("bars") = 4, py::arg("variations") = 8, py::arg("temperature") = 1.0,
         py::arg("seed") = 0, py::arg("bpm") = 120.0, py::arg("progress") = py::none(),
