@@ -415,9 +415,9 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
             console.print(f"[yellow]note: {message}", soft_wrap=True)
     for message in summary["messages"]:
         console.print(f"[yellow]note: {message}", soft_wrap=True)
-    s = summary["settings"]
+    s, bars = summary["settings"], summary["bars_each"][0]
     print(
-        f"{len(summary['files'])} clips from A to B ({summary['bars_each'][0]:g} bars each, temperature "
+        f"{len(summary['files'])} clips from A to B ({bars:g} bar{'' if bars == 1 else 's'} each, temperature "
         f"{s['temperature']:g}{'' if s['temperature'] == 0 else ', seed ' + str(s['seed'])}): "
         f"{Path(summary['files'][0]).parent}"
     )

@@ -298,18 +298,35 @@ InterpolateResult interpolate(const MelodyVae& model, const InterpolateRequest& 
         result.messages.push_back("the clips were padded with rests to the model's " +
                                   std::to_string(info.window / kStepsPerBar) + "-bar window; the rest is cut off");
 
-    // One octave shift for both clips (found as Encoding.h finds one for a clip holding the notes of both).
-    Clip both;
-    both.steps = std::max(a.steps, b.steps);
-    both.notes = a.notes;
-    both.notes.insert(both.notes.end(), b.notes.begin(), b.notes.end());
-    sort_notes(both.notes);
-    result.transpose = encode(both, m).transpose;
-    auto events_of = [&](Clip clip) {
-        for (Note& n : clip.notes) n.pitch += result.transpose;
+    // One octave shift for both clips: the one that centres them in the model's range, as the training tunes
+    // were placed (melody_data.fit_range); the model knows the edges of its range less well.
+    int low = 127, high = 0;
+    for (const Clip* clip : {&a, &b})
+        for (const Note& n : clip->notes) {
+            low = std::min(low, n.pitch);
+            high = std::max(high, n.pitch);
+        }
+    result.transpose =
+        12 * static_cast<int>(std::lround(((m.min_pitch + m.max_pitch) / 2.0 - (low + high) / 2.0) / 12.0));
+    while (low + result.transpose < m.min_pitch) result.transpose += 12;
+    while (high + result.transpose > m.max_pitch && low + result.transpose - 12 >= m.min_pitch) result.transpose -= 12;
+    auto events_of = [&](Clip clip, const std::string& name) {
+        // Both clips move by the same octaves; a note still outside the range (the two together span more
+        // than the model's) moves by octaves on its own, so the encoder's own shift stays 0.
+        int folded = 0;
+        for (Note& n : clip.notes) {
+            n.pitch += result.transpose;
+            const int before = n.pitch;
+            while (n.pitch < m.min_pitch) n.pitch += 12;
+            while (n.pitch > m.max_pitch) n.pitch -= 12;
+            folded += n.pitch != before;
+        }
+        if (folded > 0)
+            result.messages.push_back(std::to_string(folded) + " note" + (folded == 1 ? "" : "s") + " of '" + name +
+                                      "' moved by octaves into the model's range (MIDI " + std::to_string(m.min_pitch) +
+                                      ".." + std::to_string(m.max_pitch) + "; the two clips together span more)");
         clip.steps = padded;
         Encoded encoded = encode(clip, m);
-        for (std::string& message : encoded.messages) result.messages.push_back(std::move(message));
         // A note held across a window's start is struck again there: each window is encoded on its own.
         for (int c = 1; c < result.chunks; ++c) {
             const int s = c * info.window;
@@ -324,7 +341,7 @@ InterpolateResult interpolate(const MelodyVae& model, const InterpolateRequest& 
         result.messages.push_back("both clips were moved " + std::string(result.transpose > 0 ? "up " : "down ") +
                                   std::to_string(std::abs(result.transpose) / 12) + " octave(s) to fit the model's range; "
                                   "the results are moved back");
-    const std::vector<int> events_a = events_of(a), events_b = events_of(b);
+    const std::vector<int> events_a = events_of(a, request.a_name), events_b = events_of(b, request.b_name);
     std::vector<std::vector<float>> z_a, z_b;
     for (int c = 0; c < result.chunks; ++c) {
         check_cancel(cancel);
