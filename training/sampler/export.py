@@ -197,9 +197,10 @@ def read_metadata(path: str | os.PathLike) -> dict:
         props = {p.key: p.value for p in onnx.load(os.fspath(path), load_external_data=False).metadata_props}
     except (OSError, ValueError, DecodeError) as e:
         raise ValueError(f"'{path}' is not a readable ONNX model ({str(e).splitlines()[0][:200]}).") from None
-    if props.get("kind") != KIND:
+    kind = props.get("kind", "instrument" if "tonemorph_format" in props else None)  # instruments say no kind
+    if kind != KIND:
+        what = f"a '{kind}' model" if kind else "not one of tonemorph's models"
         raise ValueError(
-            f"'{path}' is a {props.get('kind', 'tonemorph')!r} model, not a sampler; give a sampler model "
-            "(`tonemorph sampler train` makes them)."
+            f"'{path}' is {what}, not a sampler; give a sampler model (`tonemorph sampler train` makes them)."
         )
     return props

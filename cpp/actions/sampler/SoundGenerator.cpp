@@ -100,11 +100,14 @@ std::shared_ptr<const SamplerModel> SamplerModel::open(const std::string& path) 
         refuse(path, e.what());
     }
     const auto& meta = file.metadata;
+    // Instruments, the first kind, carry tonemorph_format and no kind.
     const auto kind = meta.find("kind");
-    if (kind == meta.end()) refuse(path, "it has no 'kind' in its metadata; it is not one of tonemorph's models");
-    if (kind->second != kSamplerKind)
-        throw SamplerError("'" + path + "' is a '" + printable(kind->second) + "' model, not a sampler; give a "
-                           "sampler model (`tonemorph sampler train` makes them).");
+    if (kind == meta.end() && !meta.count("tonemorph_format"))
+        refuse(path, "it has no 'kind' in its metadata; it is not one of tonemorph's models");
+    const std::string found = kind == meta.end() ? "instrument" : printable(kind->second);
+    if (found != kSamplerKind)
+        throw SamplerError("'" + path + "' is a '" + found + "' model, not a sampler; give a sampler model "
+                           "(`tonemorph sampler train` makes them).");
     std::shared_ptr<SamplerModel> model(new SamplerModel());
     SamplerInfo& info = model->info_;
     info.path = path;
