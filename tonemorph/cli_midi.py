@@ -659,12 +659,17 @@ def add_midi_commands(sub) -> None:
         "Generate will use, an LSTM trained on melodies from music21's bundled corpus (read once, about 8 "
         "minutes, then cached), about 20 minutes on one CPU core. `drums`: the same for drum patterns, "
         "trained on Hydrogen's demo songs and MMA's groove library (Debian packages hydrogen-data and mma; "
-        "rendered once, about 4 minutes, then cached), about 15 minutes on one CPU core. `interpolate`: "
+        "rendered once, about 4 minutes, then cached), about 10 minutes on one CPU core. `interpolate`: "
         "Interpolate's melody VAE on 2-bar windows of the same melodies, about 35 minutes on one CPU core. "
         "Ctrl-C stops and saves; --resume continues.",
     )
     p.add_argument("model", choices=["melody", "drums", "groove", "interpolate"], help="which model")
-    p.add_argument("--steps", type=int, default=None, help="train up to this many steps (default 4000)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="train up to this many steps (default: the model's own; 4000 for melody, 2000 for drums)",
+    )
     p.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
     p.add_argument(
         "--run-dir",

@@ -21,7 +21,7 @@ DRUMS_CONFIG = {  # the shipped model: small for about 137 k training steps of m
     "layers": 2,
     "embedding": 32,
     "dropout": 0.2,
-    "steps": 4000,
+    "steps": 2000,  # held-out NLL was lowest near here in a 4,000-step run (1.371 at 1,750, 1.54 at 4,000)
     "lr_decay_steps": 1400,
 }
 
