@@ -7,6 +7,9 @@
 // lock-free rings (juce::AbstractFifo); a new pair reaches the audio thread through an atomic pointer and
 // the one it replaces goes back through a lock-free queue to be deleted off the audio thread, as the
 // engine hands over its pipelines. process() allocates nothing, takes no lock, touches no file.
+//
+// The MIDI panel's clip audition is the single-file mode: playClip() plays one WAV once (Choice::Clip), in a
+// slot of its own (the A/B pair stays), then the plugin's own output comes back by itself.
 #pragma once
 
 #include <atomic>
@@ -22,7 +25,7 @@ namespace tonemorph::plugin {
 
 class AuditionPlayer final {
 public:
-    enum class Choice { Off, Original, Master };
+    enum class Choice { Off, Original, Master, Clip };
 
     AuditionPlayer() = default;
     ~AuditionPlayer();
@@ -35,7 +38,10 @@ public:
     void setSources(const juce::File& original, float originalGain, const juce::File& master, float masterGain);
     void choose(Choice choice) { choice_.store(choice); }  // any thread
     Choice choice() const { return choice_.load(); }
-    bool hasSources() const;
+    bool hasSources() const;  // an A/B pair
+    // Plays `file` once at `gain` in place of the plugin's output (Choice::Clip), from its start; returns when
+    // the first of it is ready to be heard. Another choice, or the file's end, stops it.
+    void playClip(const juce::File& file, float gain = 1.0f);
     void collectGarbage();  // deletes pairs the audio thread has let go of
 
     // --- audio thread ---
@@ -44,21 +50,28 @@ public:
 
 private:
     class Stream;
+    // Where a stream waits for the audio thread, and the one it plays.
+    struct Slot {
+        std::atomic<Stream*> pending{nullptr};  // made, not yet taken by the audio thread
+        Stream* current = nullptr;              // the audio thread's
+    };
     void remake();         // a new pair from the files, gains and rate (controlMutex_ held)
+    void remakeClip();     // a new clip stream (controlMutex_ held)
+    void publish(Slot& slot, Stream* stream);  // (controlMutex_ held)
+    void take(Slot& slot) noexcept;            // audio thread
     void deleteRetired();  // (controlMutex_ held)
 
     std::atomic<Choice> choice_{Choice::Off};
     std::atomic<double> rate_{0.0};
 
     mutable std::mutex controlMutex_;  // control threads only: the files and gains, making pairs, deleting them
-    juce::File original_, master_;
-    float originalGain_ = 1.0f, masterGain_ = 1.0f;
+    juce::File original_, master_, clip_;
+    float originalGain_ = 1.0f, masterGain_ = 1.0f, clipGain_ = 1.0f;
 
-    std::atomic<Stream*> pending_{nullptr};           // made, not yet taken by the audio thread
-    Stream* current_ = nullptr;                       // the audio thread's
+    Slot pair_, clipSlot_;
     moodycamel::ReaderWriterQueue<Stream*> retired_{64};  // let go of by the audio thread
-    // The audio thread's fade: the weights of the effect, the original and the master (they sum to 1).
-    float fx_ = 1.0f, a_ = 0.0f, b_ = 0.0f;
+    // The audio thread's fade: the weights of the effect, the original, the master and the clip (they sum to 1).
+    float fx_ = 1.0f, a_ = 0.0f, b_ = 0.0f, c_ = 0.0f;
 };
 
 }  // namespace tonemorph::plugin

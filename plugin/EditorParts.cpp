@@ -70,29 +70,4 @@ void ParameterControl::resized() {
     if (toggle_) toggle_->setBounds(area.withSizeKeepingCentre(std::min(area.getWidth(), 60), 24));
 }
 
-OfflineActionsPanel::OfflineActionsPanel() {
-    heading_.setText("Offline tools", juce::dontSendNotification);
-    heading_.setFont(juce::Font(18.0f, juce::Font::bold));
-    heading_.setColour(juce::Label::textColourId, colours::accent);
-    body_.setText("Mastering a track to a reference is in the tonemorph effect: load the effect on a track or bus "
-                  "and open its Offline tools tab.\n\n"
-                  "Coming to this tab:\n"
-                  "  - Sample generation: endless new samples in the style of your audio\n"
-                  "  - MIDI tools: continue, generate, interpolate, groove, drumify\n\n"
-                  "Training your own instrument works today from the command line:\n"
-                  "  tonemorph train ~/recordings/sax --name mysax\n"
-                  "Then press Refresh: the new model appears in the model list.",
-                  juce::dontSendNotification);
-    body_.setJustificationType(juce::Justification::topLeft);
-    body_.setColour(juce::Label::textColourId, colours::text);
-    addAndMakeVisible(heading_);
-    addAndMakeVisible(body_);
-}
-
-void OfflineActionsPanel::resized() {
-    auto area = getLocalBounds().reduced(16);
-    heading_.setBounds(area.removeFromTop(28));
-    body_.setBounds(area.reduced(0, 8));
-}
-
 }  // namespace tonemorph::plugin

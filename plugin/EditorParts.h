@@ -1,5 +1,4 @@
-// The editor's building blocks: a dark look, level meters, knobs bound to parameters, and the Synth's
-// offline-tools tab.
+// The editor's building blocks: a dark look, level meters, knobs bound to parameters.
 #pragma once
 
 #include <juce_audio_processors/juce_audio_processors.h>
@@ -41,17 +40,6 @@ private:
     std::unique_ptr<juce::ToggleButton> toggle_;
     std::unique_ptr<juce::AudioProcessorValueTreeState::SliderAttachment> sliderAttachment_;
     std::unique_ptr<juce::AudioProcessorValueTreeState::ButtonAttachment> toggleAttachment_;
-};
-
-// The Synth's offline-tools tab: says where mastering is (the effect) and what is coming; offers nothing
-// that does not work yet.
-class OfflineActionsPanel final : public juce::Component {
-public:
-    OfflineActionsPanel();
-    void resized() override;
-
-private:
-    juce::Label heading_, body_;
 };
 
 }  // namespace tonemorph::plugin

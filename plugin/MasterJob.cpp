@@ -7,16 +7,6 @@ namespace tonemorph::plugin {
 
 namespace {
 constexpr int kResultBits = 24;
-constexpr int kCopyChunk = 1 << 20;
-
-juce::String quoted(const juce::File& file) { return "'" + file.getFileName() + "'"; }
-
-// The same file under two names (a symbolic link, a hard link, "a/../b") counts as the same file.
-bool sameFile(const juce::File& a, const juce::File& b) {
-    if (a == b || a.getLinkedTarget() == b.getLinkedTarget()) return true;
-    return a.existsAsFile() && b.existsAsFile() && a.getFileIdentifier() != 0 &&
-           a.getFileIdentifier() == b.getFileIdentifier();
-}
 
 // A reader does not need its manager once made, and filling one is cheap: each caller gets its own.
 std::unique_ptr<juce::AudioFormatManager> formats() {
@@ -129,10 +119,7 @@ std::unique_ptr<ReaderSource> openSource(const juce::File& file, const juce::Str
 
 MasterJob::MasterJob(Finished onFinished) : onFinished_(std::move(onFinished)) {}
 
-MasterJob::~MasterJob() {
-    cancel();
-    if (thread_.joinable()) thread_.join();
-}
+MasterJob::~MasterJob() { runner_.stop(); }
 
 juce::File MasterJob::resultFolder() {
     return juce::File::getSpecialLocation(juce::File::tempDirectory).getChildFile("tonemorph-master");
@@ -141,72 +128,16 @@ juce::File MasterJob::resultFolder() {
 juce::String MasterJob::readablePattern() { return formats()->getWildcardForAllFormats(); }
 
 bool MasterJob::start(const Settings& settings) {
-    return launch(State::Mastering, [this, settings] { master(settings); });
+    return runner_.launch(State::Mastering, "Starting...", [this, settings] { master(settings); });
 }
 
 bool MasterJob::save(const juce::File& destination) {
-    return launch(State::Saving, [this, destination] { copyResult(destination); });
-}
-
-bool MasterJob::launch(State state, std::function<void()> task) {
-    if (busy_.exchange(true)) return false;
-    if (thread_.joinable()) thread_.join();  // the previous task is done (busy_ was false): this returns at once
-    cancel_.store(false);
-    {
-        const std::lock_guard<std::mutex> lock(mutex_);
-        status_.state = state;
-        status_.progress = 0.0;
-        status_.stage = state == State::Saving ? "Saving..." : "Starting...";
-        status_.error.clear();
-    }
-    thread_ = std::thread([this, task = std::move(task)] {
-        juce::Thread::setCurrentThreadName("tonemorph master");
-        task();
-        busy_.store(false);
-    });
-    return true;
-}
-
-MasterJob::Snapshot MasterJob::status() const {
-    const std::lock_guard<std::mutex> lock(mutex_);
-    return status_;
-}
-
-void MasterJob::setProgress(double fraction, const juce::String& stage) {
-    const std::lock_guard<std::mutex> lock(mutex_);
-    status_.progress = fraction;
-    status_.stage = stage.substring(0, 1).toUpperCase() + stage.substring(1) + "...";
-}
-
-void MasterJob::fail(const juce::String& error) {
-    const std::lock_guard<std::mutex> lock(mutex_);
-    status_.state = State::Failed;
-    status_.error = error;
-}
-
-// Runs `work`, and says how it ended when it throws: cancelled, a message for the musician (what() of an
-// invalid_argument), or "<what> failed: ..." for anything else.
-template <typename Work>
-void MasterJob::guarded(const char* what, Work work) {
-    try {
-        work();
-    } catch (const master::Cancelled&) {
-        const std::lock_guard<std::mutex> lock(mutex_);
-        status_.state = State::Cancelled;
-        status_.stage = "Cancelled";
-    } catch (const std::invalid_argument& e) {
-        fail(juce::String::fromUTF8(e.what()));
-    } catch (const std::exception& e) {
-        fail(juce::String(what) + " failed: " + juce::String::fromUTF8(e.what()));
-    }
+    return runner_.launch(State::Saving, "Saving...", [this, destination] { copyResult(destination); });
 }
 
 void MasterJob::master(const Settings& settings) {
-    {
-        const std::lock_guard<std::mutex> lock(mutex_);
-        status_.settings = settings;
-    }
-    guarded("Mastering", [&] {
+    runner_.update([&](Snapshot& s) { s.settings = settings; });
+    runner_.guarded("Mastering", [&] {
         if (settings.track == juce::File() || settings.reference == juce::File())
             throw std::invalid_argument("Choose a track to master and a reference to match.");
         if (sameFile(settings.output, settings.track) || sameFile(settings.output, settings.reference))
@@ -232,26 +163,27 @@ void MasterJob::master(const Settings& settings) {
         WavSink sink(temp.getFile(), track->sample_rate(), track->channels());
         const auto result = master::run(
             request, *track, reference.get(), sink,
-            [this](double fraction, const std::string& stage) { setProgress(fraction, juce::String::fromUTF8(stage.c_str())); },
-            &cancel_);
+            [this](double fraction, const std::string& stage) {
+                runner_.setProgress(fraction, juce::String::fromUTF8(stage.c_str()));
+            },
+            runner_.cancelFlag());
         sink.close();
         if (!temp.overwriteTargetFileWithTemporary())
             throw std::runtime_error("cannot move the result to " + settings.output.getFullPathName().toStdString());
-        {
-            const std::lock_guard<std::mutex> lock(mutex_);
-            status_.state = State::Done;
-            status_.progress = 1.0;
-            status_.stage = "Done";
-            status_.result = result;
-            status_.resultFile = settings.output;
-        }
+        runner_.update([&](Snapshot& s) {
+            s.state = State::Done;
+            s.progress = 1.0;
+            s.stage = "Done";
+            s.result = result;
+            s.resultFile = settings.output;
+        });
         if (onFinished_) onFinished_(settings, result);
     });
 }
 
 void MasterJob::copyResult(const juce::File& destination) {
     const Snapshot now = status();
-    guarded("Saving", [&] {
+    runner_.guarded("Saving", [&] {
         if (!now.resultFile.existsAsFile()) throw std::invalid_argument("There is no result to save: master a track first.");
         if (sameFile(destination, now.settings.track) || sameFile(destination, now.settings.reference))
             throw std::invalid_argument(("Saving there would overwrite " +
@@ -260,29 +192,14 @@ void MasterJob::copyResult(const juce::File& destination) {
                                          "; choose another file.")
                                             .toStdString());
         if (sameFile(destination, now.resultFile)) throw std::invalid_argument("That is the result file itself.");
-        const juce::TemporaryFile temp(destination, juce::TemporaryFile::useHiddenFile);
-        {
-            juce::FileInputStream in(now.resultFile);
-            auto out = temp.getFile().createOutputStream();
-            if (!in.openedOk() || out == nullptr || out->failedToOpen())
-                throw std::runtime_error("cannot write in " + destination.getParentDirectory().getFullPathName().toStdString());
-            const double total = static_cast<double>(std::max<juce::int64>(1, in.getTotalLength()));
-            while (!in.isExhausted()) {
-                if (cancel_.load()) throw master::Cancelled();
-                if (out->writeFromInputStream(in, kCopyChunk) < 0 || out->getStatus().failed())
-                    throw std::runtime_error("writing " + destination.getFullPathName().toStdString() +
-                                             " failed (is the disk full?)");
-                setProgress(static_cast<double>(in.getPosition()) / total, "saving");
-            }
-            out->flush();  // fsync before the rename
-        }
-        if (!temp.overwriteTargetFileWithTemporary())
-            throw std::runtime_error("cannot move the file to " + destination.getFullPathName().toStdString());
-        const std::lock_guard<std::mutex> lock(mutex_);
-        status_.state = State::Saved;
-        status_.progress = 1.0;
-        status_.stage = "Saved";
-        status_.savedTo = destination;
+        atomicCopy(now.resultFile, destination, runner_.cancelFlag(),
+                   [this](double fraction) { runner_.setProgress(fraction, "saving"); });
+        runner_.update([&](Snapshot& s) {
+            s.state = State::Saved;
+            s.progress = 1.0;
+            s.stage = "Saved";
+            s.savedTo = destination;
+        });
     });
 }
 

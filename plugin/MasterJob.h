@@ -8,15 +8,13 @@
 // track and the reference are never overwritten.
 #pragma once
 
-#include <atomic>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <thread>
 
 #include <juce_audio_formats/juce_audio_formats.h>
 
+#include "JobRunner.h"
 #include "actions/master/Master.h"
 
 namespace tonemorph::plugin {
@@ -51,9 +49,9 @@ public:
     bool start(const Settings& settings);
     bool save(const juce::File& destination);  // copies the latest result there, atomically
 
-    void cancel() { cancel_.store(true); }
-    bool busy() const { return busy_.load(); }
-    Snapshot status() const;
+    void cancel() { runner_.cancel(); }
+    bool busy() const { return runner_.busy(); }
+    Snapshot status() const { return runner_.status(); }
 
     // Where the Master panel writes its results before Save copies them: <temp>/tonemorph-master.
     static juce::File resultFolder();
@@ -61,19 +59,11 @@ public:
     static juce::String readablePattern();
 
 private:
-    bool launch(State state, std::function<void()> task);
     void master(const Settings& settings);
     void copyResult(const juce::File& destination);
-    void fail(const juce::String& error);
-    template <typename Work>
-    void guarded(const char* what, Work work);
-    void setProgress(double fraction, const juce::String& stage);
 
     Finished onFinished_;
-    mutable std::mutex mutex_;  // guards status_ (control threads and the job thread; never the audio thread)
-    Snapshot status_;
-    std::atomic<bool> busy_{false}, cancel_{false};
-    std::thread thread_;
+    JobRunner<Snapshot> runner_{"tonemorph master"};  // last: its thread stops before onFinished_ goes
 };
 
 }  // namespace tonemorph::plugin

@@ -24,7 +24,7 @@ MasterPanel::MasterPanel(TonemorphProcessor& processor) : processor_(processor) 
     heading_.setColour(juce::Label::textColourId, colours::accent);
     hint_.setText("Drop audio files here: on the Reference row for the reference, anywhere else for the track.",
                   juce::dontSendNotification);
-    footer_.setText("Also coming to this tab: sample generation and MIDI tools.", juce::dontSendNotification);
+    footer_.setText("Also coming to this tab: sample generation.", juce::dontSendNotification);
     for (auto* label : {&hint_, &footer_}) {
         label->setColour(juce::Label::textColourId, colours::dim);
         label->setMinimumHorizontalScale(0.7f);

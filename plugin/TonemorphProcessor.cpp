@@ -49,6 +49,7 @@ TonemorphProcessor::TonemorphProcessor()
       bridge_(parameters_, kSynth),
       engine_(std::make_unique<Engine>(true)),
       master_([this](const MasterJob::Settings& settings, const master::Result& result) { onMastered(settings, result); }),
+      midiJob_(midiHooks()),
       loader_([this](const ModelLoader::Result& r) { onModelLoaded(r); }) {
     // The model folders are scanned on the loader's thread, not the host's: a folder may be slow to answer.
     ModelLoader::Request request;
@@ -76,6 +77,8 @@ void TonemorphProcessor::prepareToPlay(double sampleRate, int maximumExpectedSam
         setMessage("The model is taking long to load (a slow disk or network folder?); it will play when loaded.", true);
     }
     audition_.prepare(sampleRate);
+    recorder_.prepare(sampleRate);
+    if (!kSynth) capture_.prepare(sampleRate);
     int latency = 0;
     try {
         std::lock_guard<std::mutex> lock(engineMutex_);
@@ -139,7 +142,11 @@ void TonemorphProcessor::render(juce::AudioBuffer<float>& buffer, juce::MidiBuff
         loadWaitSpent_.store(loader_.busy(), std::memory_order_relaxed);
     }
 
-    if (!kSynth) raisePeak(inputPeak_, finitePeak(buffer, inputs, n));
+    if (!kSynth) {
+        raisePeak(inputPeak_, finitePeak(buffer, inputs, n));
+        capture_.process(buffer, inputs, n);  // what Transcribe hears
+    }
+    recorder_.process(midi, n, hostBpm());    // the Synth's recording (and both plugins' tempo)
 
     bridge_.pushTo(engine_->params());
     if (bypassed) {  // the delayed input at unity gain
@@ -388,8 +395,41 @@ void TonemorphProcessor::onMastered(const MasterJob::Settings& settings, const m
     lastMasterResult_ = settings.output;
 }
 
+double TonemorphProcessor::hostBpm() noexcept {
+    // JUCE's PositionInfo is a plain struct: no allocation, no lock.
+    if (auto* head = getPlayHead())
+        if (const auto position = head->getPosition())
+            if (const auto bpm = position->getBpm()) return *bpm;
+    return 0.0;
+}
+
+MidiJob::Hooks TonemorphProcessor::midiHooks() {
+    MidiJob::Hooks hooks;
+    hooks.instrument = [this] {
+        MidiJob::Instrument instrument;
+        {
+            std::lock_guard<std::mutex> lock(engineMutex_);
+            instrument.model = model_;
+            instrument.sampleRate = engine_->prepared() ? engine_->sample_rate() : 48000.0;
+        }
+        for (std::size_t i = 0; i < kParamCount; ++i) {
+            const auto p = static_cast<Param>(i);
+            if (!isExposed(p, kSynth)) continue;
+            if (const auto* value = parameters_.getRawParameterValue(kParamSpecs[i].name))
+                instrument.settings.emplace_back(p, value->load());
+        }
+        instrument.settings.emplace_back(Param::DryWet, 1.0f);  // the clip's notes, not an input
+        return instrument;
+    };
+    if (!kSynth) hooks.input = [this](double seconds, double* rate) { return capture_.last(seconds, rate); };
+    hooks.tempo = [this] { return recorder_.tempo(); };
+    hooks.play = [this](const juce::File& wav) { audition_.playClip(wav); };
+    return hooks;
+}
+
 void TonemorphProcessor::timerCallback() {
     audition_.collectGarbage();
+    if (recorder_.recording()) recorder_.drain();
     int latency = 0;
     {
         std::lock_guard<std::mutex> lock(engineMutex_);

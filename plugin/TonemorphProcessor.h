@@ -14,6 +14,8 @@
 #include "AuditionPlayer.h"
 #include "Engine.h"
 #include "MasterJob.h"
+#include "MidiCapture.h"
+#include "MidiJob.h"
 #include "ModelLibrary.h"
 #include "ModelLoader.h"
 #include "PluginParameters.h"
@@ -90,6 +92,12 @@ public:
     MasterJob& masterJob() { return master_; }
     AuditionPlayer& audition() { return audition_; }
 
+    // --- MIDI tools: the MIDI panel (both plugins), and the torture tool (control threads) ---
+    // The job's clips are auditioned through the loaded instrument, at the host's rate, with the knobs as set.
+    MidiJob& midiJob() { return midiJob_; }
+    MidiRecorder& recorder() { return recorder_; }  // the Synth's MIDI input
+    AudioCapture& capture() { return capture_; }    // the effect's audio input (the last AudioCapture::kSeconds)
+
 private:
     static BusesProperties buses();
     void render(juce::AudioBuffer<float>& buffer, juce::MidiBuffer& midi, bool bypassed) noexcept;
@@ -101,6 +109,8 @@ private:
     void setMessage(const juce::String& message, bool isError);
     void timerCallback() override;
     void onMastered(const MasterJob::Settings& settings, const master::Result& result);  // the job's thread
+    MidiJob::Hooks midiHooks();
+    double hostBpm() noexcept;  // audio thread: the play head's tempo, or 0
 
     juce::AudioProcessorValueTreeState parameters_;
     ParameterBridge bridge_;
@@ -129,6 +139,9 @@ private:
     AuditionPlayer audition_;
     juce::File lastMasterResult_;  // the job's thread only
     MasterJob master_;  // after what its thread touches: stopped before they are destroyed
+    MidiRecorder recorder_;
+    AudioCapture capture_;
+    MidiJob midiJob_;   // after what its thread touches (the engine's model, the audition, the capture)
 
     ModelLoader loader_;  // last: its thread stops before anything it touches is destroyed
 

@@ -16,6 +16,16 @@
 //                           to REF into OUT while a simulated audio thread keeps processing blocks; then (with
 //                           --ab-seconds) the audition plays the original and the result in turn, measured, and
 //                           (with --save-to) the panel's Save copies the result to PATH
+//   PROGRAM midi TOOL [--clip A.mid] [--second B.mid] [--kind auto|melody|drums] [--bars N] [--variations N]
+//                [--temperature T] [--steps N] [--seed S] [--instrument MODEL] [--record] [--capture SECONDS]
+//                [--audition] [--cancel-after SECONDS] [--save-to PATH]
+//                           the MIDI panel's work without the panel, while a simulated audio thread runs
+//                           processBlock, counted for allocations, frees and locks all along: with --record (the
+//                           Synth) a melody arrives on the MIDI input between Record and Stop and becomes the
+//                           clip; with --capture (the effect) a melody is played into the input and the tool
+//                           (Transcribe) hears its last SECONDS; then the processor's MidiJob runs TOOL; with
+//                           --audition the first result is played through the instrument and measured at the
+//                           plugin's output
 // Prints one JSON line; exit 0 = no crash.
 // (pedalboard's own show_editor dies on X11 too, spotify/pedalboard#444: like this program it is no JUCE
 // application, so JUCE leaves Xlib's default error handler, which exits on the first benign X error
@@ -356,6 +366,241 @@ int masterMode(const juce::StringArray& args) {
     std::printf("%s\n", juce::JSON::toString(juce::var(report), true).toRawUTF8());
     return 0;
 }
+
+// The melody --record plays and --capture sings: (MIDI note, eighths), at 120 bpm (an eighth is 0.25 s).
+constexpr std::pair<int, int> kMelody[] = {{60, 2}, {62, 1}, {64, 1}, {65, 2}, {67, 2}, {65, 1}, {64, 1}, {62, 2}, {60, 4}};
+constexpr double kEighthSeconds = 0.25;
+
+// `midi TOOL [options]`: see the top of the file.
+int midiMode(const juce::StringArray& args) {
+    using realtime_counters::counted;
+    using Choice = tonemorph::plugin::AuditionPlayer::Choice;
+    using State = tonemorph::plugin::MidiJob::State;
+    using Tool = tonemorph::plugin::MidiJob::Tool;
+    const auto text = [&](const char* name) {
+        const int i = args.indexOf(name);
+        return i >= 0 && i + 1 < args.size() ? args[i + 1] : juce::String();
+    };
+    const auto number = [&](const char* name, double fallback) {
+        const auto value = text(name);
+        return value.isNotEmpty() ? value.getDoubleValue() : fallback;
+    };
+    const bool record = args.contains("--record"), auditionIt = args.contains("--audition");
+    const double capture = number("--capture", 0.0);
+
+    juce::ScopedJuceInitialiser_GUI gui;
+    std::unique_ptr<juce::AudioProcessor> owned(createPluginFilter());
+    auto* processor = dynamic_cast<tonemorph::plugin::TonemorphProcessor*>(owned.get());
+    processor->enableAllBuses();
+    if (text("--instrument").isNotEmpty()) processor->loadModel(juce::File(text("--instrument")));
+    processor->prepareToPlay(kSampleRate, kBlock);
+
+    // The melody's events in samples from its start: (sample, MIDI note or -1 for its end).
+    std::vector<std::pair<long, int>> melody;
+    long at = 0;
+    for (const auto& [pitch, eighths] : kMelody) {
+        melody.emplace_back(at, pitch);
+        at += static_cast<long>(eighths * kEighthSeconds * kSampleRate);
+        melody.emplace_back(at - static_cast<long>(0.02 * kSampleRate), -pitch);  // released just before the next
+    }
+    const long melodySamples = at;
+
+    // The simulated audio thread, about four times faster than real time. `playFrom`: the sample (of its own
+    // clock) where the melody starts (MIDI for the Synth, tones into the effect's input); -1: none. Records the
+    // output's energy while `measuring`.
+    std::atomic<long> clock{0}, playFrom{-1}, blocks{0}, allocations{0}, frees{0}, locks{0}, bad{0};
+    std::atomic<long> heardBlocks{0}, quietBlocks{0};
+    std::atomic<double> heardEnergy{0.0}, quietEnergy{0.0};
+    std::atomic<bool> stop{false};
+    std::thread audio([&] {
+        juce::AudioBuffer<float> buffer(std::max(processor->getTotalNumInputChannels(), processor->getTotalNumOutputChannels()),
+                                        kBlock);
+        juce::MidiBuffer midi;
+        midi.ensureSize(4096);
+        double phase = 0.0;
+        while (!stop.load()) {
+            const long now = clock.load(), from = playFrom.load();
+            buffer.clear();
+            midi.clear();
+            if (from >= 0) {
+                for (const auto& [sample, pitch] : melody) {
+                    const long offset = from + sample - now;
+                    if (offset < 0 || offset >= kBlock) continue;
+                    midi.addEvent(pitch > 0 ? juce::MidiMessage::noteOn(1, pitch, 0.8f) : juce::MidiMessage::noteOff(1, -pitch),
+                                  static_cast<int>(offset));
+                }
+                if (!tonemorph::plugin::TonemorphProcessor::kSynth) {  // the same melody as tones into the input
+                    for (int i = 0; i < kBlock; ++i) {
+                        const long t = now + i - from;
+                        int pitch = 0;
+                        long noteStart = 0;
+                        for (const auto& [sample, p] : melody)
+                            if (sample <= t && p > 0) {
+                                pitch = p;
+                                noteStart = sample;
+                            } else if (sample <= t && p == -pitch) {
+                                pitch = 0;
+                            }
+                        if (t < 0 || t >= melodySamples || pitch == 0) continue;
+                        const double f = 440.0 * std::pow(2.0, (pitch - 69) / 12.0);
+                        phase += 2.0 * juce::MathConstants<double>::pi * f / kSampleRate;
+                        const double envelope = std::exp(-2.0 * static_cast<double>(t - noteStart) / kSampleRate);
+                        float y = 0.0f;
+                        for (int h = 1; h <= 4; ++h) y += static_cast<float>(0.3 / h * envelope * std::sin(h * phase));
+                        for (int c = 0; c < buffer.getNumChannels(); ++c) buffer.setSample(c, i, y);
+                    }
+                }
+            }
+            const auto c = counted([&] { processor->processBlock(buffer, midi); });
+            allocations += c.allocations;
+            frees += c.frees;
+            locks += c.locks;
+            double energy = 0.0;
+            for (int ch = 0; ch < 2 && ch < buffer.getNumChannels(); ++ch)
+                for (int i = 0; i < kBlock; ++i) {
+                    const float y = buffer.getSample(ch, i);
+                    if (!std::isfinite(y)) ++bad;
+                    else energy += static_cast<double>(y) * y;
+                }
+            const auto choice = processor->audition().choice();
+            auto& sum = choice == Choice::Clip ? heardEnergy : quietEnergy;
+            sum.store(sum.load() + energy);
+            ++(choice == Choice::Clip ? heardBlocks : quietBlocks);
+            clock += kBlock;
+            ++blocks;
+            std::this_thread::sleep_for(std::chrono::microseconds(1300));
+        }
+    });
+    const auto waitSamples = [&](long samples) {
+        const long until = clock.load() + samples;
+        while (clock.load() < until) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    };
+    waitSamples(kBlock * 8);
+
+    auto* report = new juce::DynamicObject();
+    const juce::var keep(report);
+    tonemorph::plugin::MidiJob::Settings settings;
+    static const char* tools[] = {"continue", "generate", "interpolate", "groove", "drumify", "transcribe"};
+    for (int t = 0; t < tonemorph::plugin::MidiJob::kToolCount; ++t)
+        if (args[1] == tools[t]) settings.tool = static_cast<Tool>(t);
+    settings.clip = text("--clip").isNotEmpty() ? juce::File(text("--clip")) : juce::File();
+    settings.second = text("--second").isNotEmpty() ? juce::File(text("--second")) : juce::File();
+    const auto kind = text("--kind");
+    settings.kind = kind == "melody" ? tonemorph::plugin::MidiJob::Kind::Melody
+                    : kind == "drums" ? tonemorph::plugin::MidiJob::Kind::Drums
+                                      : tonemorph::plugin::MidiJob::Kind::Auto;
+    settings.bars = static_cast<int>(number("--bars", 2));
+    settings.variations = static_cast<int>(number("--variations", 4));
+    settings.temperature = number("--temperature", 1.0);
+    settings.steps = static_cast<int>(number("--steps", 5));
+    settings.seed = static_cast<std::uint64_t>(number("--seed", 0));
+    settings.mono = true;
+
+    // The Synth: Record, the melody on the MIDI input, Stop; the recording is the clip.
+    if (record) {
+        auto& recorder = processor->recorder();
+        recorder.start();
+        waitSamples(kBlock * 4);
+        playFrom.store(clock.load() + kBlock);
+        // The panel's timer drains the queue ten times a second; here, this thread does.
+        for (long until = clock.load() + melodySamples + kBlock * 8; clock.load() < until;) {
+            recorder.drain();
+            std::this_thread::sleep_for(std::chrono::milliseconds(25));
+        }
+        const auto recording = recorder.stop();
+        playFrom.store(-1);
+        report->setProperty("recorded_notes", recording.notes);
+        report->setProperty("recorded_bpm", recording.clip.bpm);
+        juce::Array<juce::var> pitches, starts;
+        for (const auto& n : recording.clip.notes) {
+            pitches.add(n.pitch);
+            starts.add(n.start_step);
+        }
+        report->setProperty("recorded_pitches", pitches);
+        report->setProperty("recorded_starts", starts);
+        if (recording.notes > 0) settings.clip = tonemorph::plugin::MidiJob::writeRecording(recording.clip);
+        report->setProperty("recording", settings.clip.getFullPathName());
+    }
+    // The effect: the melody into the input; Transcribe hears the last `capture` seconds.
+    if (capture > 0.0) {
+        playFrom.store(clock.load() + kBlock);
+        waitSamples(melodySamples + static_cast<long>(0.5 * kSampleRate));
+        playFrom.store(-1);
+        settings.seconds = capture;
+        report->setProperty("heard_seconds", processor->capture().heardSeconds());
+    }
+
+    auto& job = processor->midiJob();
+    const auto started = std::chrono::steady_clock::now();
+    const auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
+    job.start(settings);
+    const double cancelAfter = number("--cancel-after", -1.0);
+    while (job.busy()) {
+        if (cancelAfter >= 0.0 && seconds() >= cancelAfter) job.cancel();
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    report->setProperty("seconds", seconds());
+    const auto status = job.status();
+    static const char* names[] = {"idle", "running", "rendering", "saving", "done", "rendered", "saved", "failed", "cancelled"};
+    report->setProperty("state", names[static_cast<int>(status.state)]);
+    report->setProperty("error", status.error);
+    report->setProperty("folder", status.folder.getFullPathName());
+    juce::Array<juce::var> files, messages;
+    for (const auto& r : status.results) files.add(r.file.getFullPathName());
+    for (const auto& m : status.messages) messages.add(m);
+    report->setProperty("results", files);
+    report->setProperty("messages", messages);
+
+    // Audition: the first result through the instrument, heard at the output until it ends (or 20 s of audio).
+    if (auditionIt && status.state == State::Done && !status.results.empty()) {
+        quietEnergy.store(0.0);
+        quietBlocks.store(0);
+        waitSamples(kBlock * 40);  // the output with nothing auditioned, for comparison
+        const double quiet = quietBlocks.load() > 0 ? quietEnergy.load() / (quietBlocks.load() * 2.0 * kBlock) : 0.0;
+        job.audition(0);
+        while (job.busy()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        const auto after = job.status();
+        report->setProperty("audition_state", names[static_cast<int>(after.state)]);
+        report->setProperty("audition_error", after.error);
+        report->setProperty("audition_wav", after.rendered.getFullPathName());
+        for (long until = clock.load() + static_cast<long>(20 * kSampleRate);
+             processor->audition().choice() == Choice::Clip && clock.load() < until;)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        report->setProperty("audition_ended", processor->audition().choice() == Choice::Off);
+        report->setProperty("heard_blocks", static_cast<juce::int64>(heardBlocks.load()));
+        report->setProperty("heard_rms", heardBlocks.load() > 0
+                                             ? std::sqrt(heardEnergy.load() / (heardBlocks.load() * 2.0 * kBlock))
+                                             : 0.0);
+        report->setProperty("quiet_rms", std::sqrt(quiet));
+    }
+    const int saveAt = args.indexOf("--save-to");
+    if (status.state == State::Done && saveAt >= 0 && saveAt + 1 < args.size()) {
+        job.save(0, juce::File(args[saveAt + 1]));
+        while (job.busy()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        const auto after = job.status();
+        report->setProperty("save", after.state == State::Saved ? juce::String("saved") : after.error);
+    }
+    stop.store(true);
+    audio.join();
+    processor->releaseResources();
+
+    std::mutex probe;
+    const auto seen = counted([&] {
+        std::vector<float> v(10);
+        const std::lock_guard<std::mutex> lock(probe);
+    });
+    report->setProperty("blocks", static_cast<juce::int64>(blocks.load()));
+    report->setProperty("allocations", static_cast<juce::int64>(allocations.load()));
+    report->setProperty("frees", static_cast<juce::int64>(frees.load()));
+    report->setProperty("locks", static_cast<juce::int64>(locks.load()));
+    report->setProperty("bad", static_cast<juce::int64>(bad.load()));
+    report->setProperty("counting", TONEMORPH_COUNTERS != 0);
+    report->setProperty("probe", juce::Array<juce::var>{static_cast<juce::int64>(seen.allocations),
+                                                        static_cast<juce::int64>(seen.frees),
+                                                        static_cast<juce::int64>(seen.locks)});
+    std::printf("%s\n", juce::JSON::toString(keep, true).toRawUTF8());
+    return 0;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -365,6 +610,7 @@ int main(int argc, char** argv) {
                         argc > 5 ? juce::File(argv[5]) : juce::File());
     if (argc > 4 && juce::String(argv[1]) == "master")
         return masterMode(juce::StringArray(argv + 1, argc - 1));
+    if (argc > 2 && juce::String(argv[1]) == "midi") return midiMode(juce::StringArray(argv + 1, argc - 1));
     const int cycles = argc > 1 ? std::max(1, std::atoi(argv[1])) : 20;
     XSetErrorHandler([](Display*, XErrorEvent*) { return 0; });
     juce::ScopedJuceInitialiser_GUI gui;
