@@ -9,7 +9,7 @@ same loop runs in C++ (cpp/actions/sampler/SoundGenerator.cpp) on the exported n
 The network (VelocityNet) works at a frame rate: a learned analysis filterbank (a strided Conv1d, window
 `window`, hop `hop`: 4 ms at 24 kHz) turns the waveform into `channels` x frames, FiLM-conditioned residual
 blocks of dilated convolutions (dilations 1..32 frames, about 0.6 s of context) work there, and the
-transposed filterbank writes the velocity back at the audio rate. It costs about half of a waveform U-Net
+transposed filterbank writes the velocity back at the audio rate, added to skip_gain(t) x_t. It costs about half of a waveform U-Net
 of the same depth per step on one core (training/sampler/README.md has the numbers).
 
 Conditions, [batch, len(CONDITIONS)] int64: the kind (an index into KINDS, or its UNSPECIFIED index) and for
@@ -62,6 +62,14 @@ def time_features(t: torch.Tensor) -> torch.Tensor:
     )
     angles = t[:, None] * frequencies[None, :]
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
+
+
+def skip_gain(t: torch.Tensor) -> torch.Tensor:
+    """The best linear guess of v from x_t alone, per t [batch]: cov(v, x_t) / var(x_t) for unit-variance
+    noise and data, (2t - 1) / ((1 - t)^2 + t^2) (-1 at t = 0: the noise to remove). The network adds what
+    the guess misses, as EDM's c_skip does (Karras et al. 2022), so it need not learn to pass the noise
+    through its filterbank exactly."""
+    return (2 * t - 1) / ((1 - t) ** 2 + t**2)
 
 
 class ResidualBlock(nn.Module):
@@ -121,7 +129,7 @@ class VelocityNet(nn.Module):
         h = self.analysis(x[:, None, :])
         for block in self.blocks:
             h = block(h, embedding)
-        return self.synthesis(F.silu(self.out_norm(h)))[:, 0, : x.shape[-1]]
+        return skip_gain(t)[:, None] * x + self.synthesis(F.silu(self.out_norm(h)))[:, 0, : x.shape[-1]]
 
 
 def flow_loss(
