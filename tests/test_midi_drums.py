@@ -232,6 +232,24 @@ def test_cache_round_trip(tmp_path, monkeypatch):
     assert np.array_equal(back.bounds, data.bounds) and np.array_equal(back.validation, data.validation)
 
 
+@needs_hydrogen
+def test_the_data_set_is_built_once_then_read_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TONEMORPH_CACHE", str(tmp_path))
+    sources = dd.Sources((str(DEMO1),), ())
+    built = dd.drum_data(sources)
+    assert Path(built.meta["cache"]).parent == tmp_path and len(built) == 1
+
+    def no_build(*args):
+        raise AssertionError("the cache was not used")
+
+    monkeypatch.setattr(dd, "build", no_build)
+    again = dd.drum_data(sources)
+    assert again.names == built.names and np.array_equal(again.velocity, built.velocity)
+    Path(built.meta["cache"]).write_bytes(b"damaged")
+    with pytest.raises(AssertionError, match="cache was not used"):  # a damaged cache is built again
+        dd.drum_data(sources)
+
+
 # --- the Markov baseline, training, export -------------------------------------------------------------
 
 
@@ -244,6 +262,22 @@ def test_markov_chain_over_drum_events_equals_hand_computation():
     assert chain.nll([np.array([a, a], np.int16)]) == pytest.approx(expected, rel=1e-12)
     # (a, b) was followed by a, once
     assert chain.log_probs(np.array([a, b, a], np.int16))[2] == pytest.approx(math.log(1.5 / (1 + 0.5 * v)))
+
+
+def test_markov_numbers_for_the_metadata_come_from_the_same_split():
+    from tonemorph.training.midi.drums_export import markov_extra
+    from tonemorph.training.midi.melody_eval import SMOOTHING
+
+    data = toy_data()
+    extra = markov_extra(data)
+    assert set(extra) == {"markov1_nll", "markov2_nll"}
+    chain = MarkovChain(1, num_events=dd.NUM_EVENTS).fit(data.side(False))
+    scores = []
+    for k in SMOOTHING:
+        chain.k = k
+        scores.append(chain.nll(data.side(True)))
+    best = min(scores)
+    assert float(extra["markov1_nll"]) == pytest.approx(best, abs=1e-4)
 
 
 def test_crops_are_drum_sequences_as_they_are():
