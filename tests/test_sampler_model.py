@@ -314,3 +314,47 @@ def test_cli_train_refuses_an_existing_model(drums, tmp_path, capsys):
     code = main(["sampler", "train", str(drums), "--name", "x", "--out", str(tmp_path / "x.onnx")])
     assert code == 2 and "already exists" in capsys.readouterr().err
     assert (tmp_path / "x.onnx").read_bytes() == b"keep me"
+
+
+def test_cli_trains_exports_and_resumes(drums, tmp_path, capsys):
+    run, out = tmp_path / "run", tmp_path / "models" / "kit.onnx"
+    code = main(
+        [
+            "sampler",
+            "train",
+            str(drums),
+            "--name",
+            "kit",
+            "--steps",
+            "1",
+            "--run-dir",
+            str(run),
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert read_metadata(out)["train_steps"] == "1" and out.with_suffix(".pt").is_file()
+    assert (run / training.REPORT_DIR / "step-000001" / "kick.wav").is_file()
+    assert main(["sampler", "train", "--resume", str(run), "--steps", "2"]) == 0
+    assert read_metadata(out)["train_steps"] == "2"
+    assert "--from kit" in capsys.readouterr().out
+
+
+def test_cli_train_refuses_too_few_sounds(drums, tmp_path, capsys):
+    code = main(
+        [
+            "sampler",
+            "train",
+            str(drums / "kit" / "hats"),
+            "--name",
+            "x",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--out",
+            str(tmp_path / "x.onnx"),
+        ]
+    )
+    assert code == 2
+    assert "only 4 sounds to train on; the sampler needs at least 8" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "x.onnx").exists()
