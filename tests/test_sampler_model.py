@@ -336,7 +336,8 @@ def test_cli_trains_exports_and_resumes(drums, tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     assert read_metadata(out)["train_steps"] == "1" and out.with_suffix(".pt").is_file()
     assert (run / training.REPORT_DIR / "step-000001" / "kick.wav").is_file()
-    assert main(["sampler", "train", "--resume", str(run), "--steps", "2"]) == 0
+    assert main(["sampler", "train", "--resume", str(run), "--steps", "2", "--threads", "2"]) == 0
+    assert training.load_checkpoint(run)["config"]["threads"] == 2
     assert read_metadata(out)["train_steps"] == "2"
     assert "--from kit" in capsys.readouterr().out
 

@@ -59,7 +59,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.data_dir or args.init_from:
             raise ValueError(
                 "--resume continues a run with its own data and settings; give only the run folder "
-                "(and optionally --steps)."
+                "(and optionally --steps or --threads)."
             )
         run_dir = Path(args.resume).expanduser()
         saved = training.load_checkpoint(run_dir)
@@ -100,7 +100,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         values = {
             **(training.FINETUNE_OVERRIDES if init else {}),
             **({"steps": args.steps} if args.steps else {}),
-            "threads": args.threads,
+            "threads": args.threads or 1,
         }
         config = training.SamplerConfig.from_dict(values)
         training.start_run(
@@ -120,7 +120,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             soft_wrap=True,
         )
     console.print(f"run folder: {run_dir}   (tensorboard --logdir {run_dir})", soft_wrap=True)
-    result = training.train(run_dir, steps=args.steps)
+    result = training.train(run_dir, steps=args.steps, threads=args.threads)
     if result.interrupted:
         print(
             f"stopped at step {result.step}; checkpoint saved in {run_dir}\n"
@@ -169,5 +169,7 @@ def add_sampler_commands(sub) -> None:
         help="hold out these first-level folders for validation (default: 10%% of the sounds; for "
         "Debian's Hydrogen kits the four in docs/sampler-data.md)",
     )
-    p.add_argument("--threads", type=int, default=1, help="CPU threads for training (default 1)")
+    p.add_argument(
+        "--threads", type=int, help="CPU threads for training (default 1; with --resume: as the run had)"
+    )
     p.set_defaults(func=cmd_train)

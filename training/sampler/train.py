@@ -395,11 +395,13 @@ def train(
     run_dir: str | os.PathLike,
     *,
     steps: int | None = None,
+    threads: int | None = None,
     show_progress: bool = True,
     report: bool = True,
     on_step: Callable[[int, float], bool | None] | None = None,
 ) -> SamplerResult:
-    """Train the run in `run_dir` (made by start_run) from its checkpoint up to `steps` (default: the config's).
+    """Train the run in `run_dir` (made by start_run) from its checkpoint up to `steps` (default: the config's),
+    on `threads` CPU threads (default: the config's; the same steps on another count differ by rounding).
 
     Ctrl-C / SIGTERM stop after the current step and save; a second Ctrl-C stops at once and keeps the last
     periodic checkpoint. on_step(step, loss) after each step; a true return stops the run there, saved and
@@ -407,7 +409,7 @@ def train(
     """
     threads = torch.get_num_threads()
     try:
-        return _train(Path(run_dir), steps, show_progress, report, on_step)
+        return _train(Path(run_dir), steps, threads, show_progress, report, on_step)
     finally:
         torch.set_num_threads(threads)
 
@@ -433,13 +435,15 @@ def train_step(
     return float(loss.detach())
 
 
-def _train(run_dir: Path, steps, show_progress, report, on_step) -> SamplerResult:
+def _train(run_dir: Path, steps, threads, show_progress, report, on_step) -> SamplerResult:
     saved = load_checkpoint(run_dir)
     if saved["kind"] != CHECKPOINT_KIND:
         raise ValueError(f"'{run_dir}' holds sampler weights, not a training run.")
     config = SamplerConfig.from_dict(saved["config"])
     if steps is not None:
         config.steps = int(steps)
+    if threads is not None:
+        config.threads = int(threads)
     torch.set_num_threads(config.threads)
     data = load_run_data(run_dir)
     batches = BatchSampler(data["train_audio"], data["train_conditions"], config)
