@@ -316,25 +316,14 @@ def test_cli_train_refuses_an_existing_model(drums, tmp_path, capsys):
     assert (tmp_path / "x.onnx").read_bytes() == b"keep me"
 
 
-def test_cli_trains_exports_and_resumes(drums, tmp_path, capsys):
+def test_cli_fine_tunes_exports_and_resumes(drums, exported, tmp_path, capsys):
+    """--from the tiny model (so the run is tiny too): train, examples, NAME.onnx and NAME.pt, --resume."""
     run, out = tmp_path / "run", tmp_path / "models" / "kit.onnx"
-    code = main(
-        [
-            "sampler",
-            "train",
-            str(drums),
-            "--name",
-            "kit",
-            "--steps",
-            "1",
-            "--run-dir",
-            str(run),
-            "--out",
-            str(out),
-        ]
-    )
-    assert code == 0, capsys.readouterr().err
-    assert read_metadata(out)["train_steps"] == "1" and out.with_suffix(".pt").is_file()
+    args = ["sampler", "train", str(drums), "--name", "kit", "--from", str(exported[0]), "--steps", "1"]
+    assert main([*args, "--run-dir", str(run), "--out", str(out)]) == 0, capsys.readouterr().err
+    props = read_metadata(out)
+    assert props["train_steps"] == "1" and "fine-tuned from 'tiny'" in props["description"]
+    assert out.with_suffix(".pt").is_file()
     assert (run / training.REPORT_DIR / "step-000001" / "kick.wav").is_file()
     assert main(["sampler", "train", "--resume", str(run), "--steps", "2", "--threads", "2"]) == 0
     assert training.load_checkpoint(run)["config"]["threads"] == 2
