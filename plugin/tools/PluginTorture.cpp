@@ -26,6 +26,10 @@
 //                           (Transcribe) hears its last SECONDS; then the processor's MidiJob runs TOOL; with
 //                           --audition the first result is played through the instrument and measured at the
 //                           plugin's output
+//   PROGRAM snapshot OUT.png [TAB...] [--continue CLIP.mid]
+//                           the editor (980 x 600) with the named tabs chosen ("Offline tools", "MIDI tools"),
+//                           painted into OUT.png; with --continue, after the MIDI job has continued CLIP (the
+//                           panel lists the results)
 // Prints one JSON line; exit 0 = no crash.
 // (pedalboard's own show_editor dies on X11 too, spotify/pedalboard#444: like this program it is no JUCE
 // application, so JUCE leaves Xlib's default error handler, which exits on the first benign X error
@@ -601,6 +605,46 @@ int midiMode(const juce::StringArray& args) {
     std::printf("%s\n", juce::JSON::toString(keep, true).toRawUTF8());
     return 0;
 }
+
+// Chooses the tab named `name` in every TabbedComponent under `c`.
+void chooseTab(juce::Component& c, const juce::String& name) {
+    if (auto* tabs = dynamic_cast<juce::TabbedComponent*>(&c)) {
+        const int index = tabs->getTabNames().indexOf(name);
+        if (index >= 0) tabs->setCurrentTabIndex(index);
+    }
+    for (auto* child : c.getChildren()) chooseTab(*child, name);
+}
+
+// `snapshot OUT.png [TAB...]`: see the top of the file.
+int snapshot(const juce::StringArray& args) {
+    XSetErrorHandler([](Display*, XErrorEvent*) { return 0; });
+    juce::ScopedJuceInitialiser_GUI gui;
+    std::unique_ptr<juce::AudioProcessor> processor(createPluginFilter());
+    processor->enableAllBuses();
+    processor->prepareToPlay(kSampleRate, kBlock);
+    const int clipAt = args.indexOf("--continue");
+    if (clipAt > 0 && clipAt + 1 < args.size()) {
+        auto& job = dynamic_cast<tonemorph::plugin::TonemorphProcessor&>(*processor).midiJob();
+        tonemorph::plugin::MidiJob::Settings settings;
+        settings.clip = juce::File(args[clipAt + 1]);
+        job.start(settings);
+        while (job.busy()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    std::unique_ptr<juce::AudioProcessorEditor> editor(processor->createEditorIfNeeded());
+    editor->setSize(980, 600);
+    for (int i = 2; i < (clipAt > 0 ? clipAt : args.size()); ++i) chooseTab(*editor, args[i]);
+    const auto image = editor->createComponentSnapshot(editor->getLocalBounds());
+    juce::File out(args[1]);
+    out.deleteFile();
+    juce::FileOutputStream stream(out);
+    const bool written = stream.openedOk() && juce::PNGImageFormat().writeImageToStream(image, stream);
+    processor->editorBeingDeleted(editor.get());
+    editor.reset();
+    processor->releaseResources();
+    std::printf("{\"written\": %s, \"width\": %d, \"height\": %d}\n", written ? "true" : "false", image.getWidth(),
+                image.getHeight());
+    return 0;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -611,6 +655,7 @@ int main(int argc, char** argv) {
     if (argc > 4 && juce::String(argv[1]) == "master")
         return masterMode(juce::StringArray(argv + 1, argc - 1));
     if (argc > 2 && juce::String(argv[1]) == "midi") return midiMode(juce::StringArray(argv + 1, argc - 1));
+    if (argc > 2 && juce::String(argv[1]) == "snapshot") return snapshot(juce::StringArray(argv + 1, argc - 1));
     const int cycles = argc > 1 ? std::max(1, std::atoi(argv[1])) : 20;
     XSetErrorHandler([](Display*, XErrorEvent*) { return 0; });
     juce::ScopedJuceInitialiser_GUI gui;
