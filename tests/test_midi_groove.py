@@ -399,6 +399,13 @@ def test_training_resumes_to_the_same_weights(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     with pytest.raises(ValueError, match="already holds a training run"):
         gt.start_run(tmp_path / "a", config, {})
+    weights = gt.save_weights(tmp_path / "a", tmp_path / "groove.pt")
+    assert all(
+        torch.equal(a[k], v)
+        for k, v in gt.model_from_checkpoint(gt.load_checkpoint(weights, weights=True)).state_dict().items()
+    )
+    with pytest.raises(ValueError, match="is not a groove training run"):
+        gt.load_checkpoint(weights)  # a weights file cannot be resumed
 
 
 def test_export_metadata_and_parity(tiny_model):

@@ -106,14 +106,16 @@ def validation_losses(model: GrooveVAE, validation: Grids) -> dict:
     return out
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict:
+def load_checkpoint(path: str | os.PathLike, *, weights: bool = False) -> dict:
+    """A run's checkpoint.pt (a folder or the file); weights=True also takes a weights file (groove.pt)."""
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_NAME
     if not path.is_file():
         raise ValueError(f"'{path}' does not exist; give a groove training run folder.")
     data = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(data, dict) or data.get("kind") not in (CHECKPOINT_KIND, WEIGHTS_KIND):
+    kinds = (CHECKPOINT_KIND, WEIGHTS_KIND) if weights else (CHECKPOINT_KIND,)
+    if not isinstance(data, dict) or data.get("kind") not in kinds:
         raise ValueError(f"'{path}' is not a groove training run (`tonemorph midi train groove` makes them).")
     if data.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"'{path}' has checkpoint format {data.get('format')}; this tonemorph reads 1.")
