@@ -654,13 +654,15 @@ def add_midi_commands(sub) -> None:
 
     p = midi_sub.add_parser(
         "train",
-        help="train the MIDI tools' models (melody, drums)",
+        help="train the MIDI tools' models (melody, drums, groove, interpolate)",
         description="Train a MIDI tool's model on this computer. `melody`: the next-note model Continue and "
         "Generate will use, an LSTM trained on melodies from music21's bundled corpus (read once, about 8 "
         "minutes, then cached), about 20 minutes on one CPU core. `drums`: the same for drum patterns, "
         "trained on Hydrogen's demo songs and MMA's groove library (Debian packages hydrogen-data and mma; "
         "rendered once, about 4 minutes, then cached), about 10 minutes on one CPU core. `interpolate`: "
         "Interpolate's melody VAE on 2-bar windows of the same melodies, about 35 minutes on one CPU core. "
+        "`groove`: Groove and Drumify's model on 2-bar windows of the drum patterns, their timing and dynamics "
+        "made by a rule-based humaniser, about 35 minutes on one CPU core. "
         "Ctrl-C stops and saves; --resume continues.",
     )
     p.add_argument("model", choices=["melody", "drums", "groove", "interpolate"], help="which model")
