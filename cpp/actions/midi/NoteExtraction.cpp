@@ -34,24 +34,26 @@ void check(const std::atomic<bool>* cancel) {
 }
 
 // onsets = max(onsets, rise * max(onsets) / max(rise)), rise = max(0, min over n = 1, 2 of the n-frame
-// difference of the note posteriorgram), zero in the first two frames. Silence has no rise.
+// difference of the note posteriorgram), zero in the first two frames. Silence has no rise. Two passes over
+// the grid (the maxima, then the update) rather than a third grid held in memory.
 void infer_onsets(Grid& onsets, const Grid& notes) {
     constexpr int kDiffs = 2;
-    Grid rise{notes.frames, notes.pitches, std::vector<double>(notes.v.size(), 0.0)};
-    const auto padded = [&](int f, int p) { return f < 0 ? 0.0 : notes.at(f, p); };  // kDiffs zero frames first
+    const auto rise = [&](int f, int p) {
+        if (f < kDiffs) return 0.0;
+        double r = notes.at(f, p) - notes.at(f - 1, p);
+        for (int n = 2; n <= kDiffs; ++n) r = std::min(r, notes.at(f, p) - notes.at(f - n, p));
+        return std::max(r, 0.0);
+    };
     double rise_max = 0.0, onset_max = onsets.v.empty() ? 0.0 : onsets.v[0];
     for (int f = 0; f < notes.frames; ++f)
         for (int p = 0; p < notes.pitches; ++p) {
             onset_max = std::max(onset_max, onsets.at(f, p));
-            if (f < kDiffs) continue;
-            double r = notes.at(f, p) - padded(f - 1, p);
-            for (int n = 2; n <= kDiffs; ++n) r = std::min(r, notes.at(f, p) - padded(f - n, p));
-            rise.at(f, p) = std::max(r, 0.0);
-            rise_max = std::max(rise_max, rise.at(f, p));
+            rise_max = std::max(rise_max, rise(f, p));
         }
     if (!(rise_max > 0.0)) return;
     const double scale = onset_max / rise_max;
-    for (std::size_t i = 0; i < onsets.v.size(); ++i) onsets.v[i] = std::max(onsets.v[i], rise.v[i] * scale);
+    for (int f = kDiffs; f < notes.frames; ++f)
+        for (int p = 0; p < notes.pitches; ++p) onsets.at(f, p) = std::max(onsets.at(f, p), rise(f, p) * scale);
 }
 
 // A note's energy is used up: its pitch and the semitones beside it.
