@@ -348,3 +348,50 @@ def test_cli_train_refuses_too_few_sounds(drums, tmp_path, capsys):
     assert code == 2
     assert "only 4 sounds to train on; the sampler needs at least 8" in capsys.readouterr().err
     assert not (tmp_path / "run").exists() and not (tmp_path / "x.onnx").exists()
+
+
+def test_frechet_distance_and_noise_bursts():
+    from tonemorph.training.sampler.evaluate import frechet_distance, noise_bursts
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((400, 3))
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert frechet_distance(a, a + [3.0, 0.0, 4.0]) == pytest.approx(25.0, abs=1e-6)  # |shift|^2
+    assert frechet_distance(a, 2 * a) == pytest.approx(
+        3 * (2 - 1) ** 2, rel=0.05
+    )  # tr(S + 4S - 2 * 2S) = tr S
+    t = np.arange(SR) / SR
+    decaying = (np.sin(2 * np.pi * 100 * t) * np.exp(-t / 0.05))[None].astype(np.float32)
+    burst = noise_bursts(decaying)[0]
+    assert burst.shape == (SR,)
+    early, late = np.sqrt(np.mean(burst[:2400] ** 2)), np.sqrt(np.mean(burst[-2400:] ** 2))
+    assert early > 0.1 and late < 1e-6  # the drum's envelope, not the noise's
+
+
+def test_evaluate_a_run_with_held_out_kits(samples, tmp_path):
+    from dataclasses import replace
+
+    from tonemorph.training.sampler.evaluate import evaluate
+
+    kits = ["held" if i % 4 == 0 else "train" for i in range(len(samples))]
+    run = training.start_run(
+        tmp_path / "run",
+        replace(samples, kits=kits),
+        tiny_config(steps=1),
+        name="e",
+        validation_kits=["held"],
+    )
+    training.train(run, show_progress=False, report=False)
+    result = evaluate(run)
+    assert result["held_out_sounds"] == 3 and result["step"] == 1
+    assert set(result["frechet_distance"]) == {
+        "generated",
+        "training sounds (floor)",
+        "untrained network",
+        "noise bursts with drum envelopes",
+    }
+    assert all(np.isfinite(v) and v >= -1e-6 for v in result["frechet_distance"].values())
+    assert (run / training.REPORT_DIR / "evaluation-step-000001.json").is_file()
+    lone = training.start_run(tmp_path / "lone", samples, tiny_config(steps=1), name="lone")
+    with pytest.raises(ValueError, match="0 held-out sounds"):
+        evaluate(lone)

@@ -1,0 +1,154 @@
+"""How near a sampler run's sounds are to the held-out kits, in numbers (issue 13's quality measures, those
+that need no classifier):
+
+- Fréchet distance (Heusel et al. 2017) between the held-out sounds and each of: sounds the model generates
+  (one per held-out sound, with its conditions, the default steps and guidance, seeds 0..n-1), the training
+  sounds themselves (the floor: as near as real drums of other kits get), the same network untrained
+  (random weights), and noise bursts shaped with the training sounds' envelopes (the baseline to beat by
+  far). The embedding is curate.embedding (log-mel statistics, 96 numbers), computed here offline:
+      FD = |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))
+- memorisation: the median distance (dB RMS, curate.nearest_distance) from each generated sound to its
+  nearest training sound, beside the same for the held-out sounds (a model that replays its data sits far
+  below them).
+
+    python -m tonemorph.training.sampler.evaluate RUN_DIR [--count N]
+
+writes RUN_DIR/report/evaluation-step-NNNNNN.json and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import linalg
+
+from tonemorph.atomic import write_json
+from tonemorph.sampler import curate
+
+from . import train as training
+from .model import VelocityNet, sample
+
+ENVELOPE_FRAME = 120  # samples (5 ms at 24 kHz) per step of a noise burst's envelope
+NOISE_SEED = 99
+GENERATE_BATCH = 8
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """FD between the Gaussians fitted to embeddings a [n, dims] and b [m, dims] (n, m >= 2)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    mean = a.mean(axis=0) - b.mean(axis=0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    with warnings.catch_warnings():  # fewer sounds than dimensions: singular, and the formula still holds
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        root = linalg.sqrtm(cov_a @ cov_b)
+    root = root.real if np.iscomplexobj(root) else root  # rounding leaves tiny imaginary parts
+    return float(mean @ mean + np.trace(cov_a + cov_b - 2 * root))
+
+
+def noise_bursts(audio: np.ndarray, seed: int = NOISE_SEED) -> np.ndarray:
+    """White noise [n, samples] under the RMS envelope (ENVELOPE_FRAME steps) of each of audio [n, samples]."""
+    n, samples = audio.shape
+    frames = samples // ENVELOPE_FRAME
+    envelope = np.sqrt(np.mean(audio[:, : frames * ENVELOPE_FRAME].reshape(n, frames, -1) ** 2, axis=2))
+    gain = np.repeat(envelope, ENVELOPE_FRAME, axis=1)
+    gain = np.pad(gain, ((0, 0), (0, samples - gain.shape[1])), mode="edge")
+    return (np.random.default_rng(seed).standard_normal((n, samples)) * gain).astype(np.float32)
+
+
+def generate(
+    model: VelocityNet, conditions: np.ndarray, length: int, steps: int, guidance: float
+) -> np.ndarray:
+    """One sound per row of conditions [n, 7], noise from seeds 0..n-1: [n, length]."""
+    model.eval()
+    out = []
+    for first in range(0, len(conditions), GENERATE_BATCH):
+        rows = range(first, min(first + GENERATE_BATCH, len(conditions)))
+        noise = torch.stack([torch.randn(length, generator=torch.Generator().manual_seed(i)) for i in rows])
+        batch = torch.from_numpy(conditions[first : first + len(noise)])
+        out.append(sample(model, noise, batch, steps=steps, guidance=guidance).numpy())
+    return np.concatenate(out)
+
+
+def evaluate(run_dir: str | os.PathLike, count: int | None = None) -> dict:
+    """The measures of the module docstring for the run's EMA weights at its last checkpoint.
+
+    count: how many held-out sounds to compare with (default all). Raises ValueError for a run without
+    held-out sounds.
+    """
+    saved = training.load_checkpoint(run_dir)
+    data = training.load_run_data(run_dir)
+    held_out, conditions = data["validation_audio"], data["validation_conditions"]
+    if count is not None:
+        held_out, conditions = held_out[:count], conditions[:count]
+    if len(held_out) < 2:
+        raise ValueError(f"'{run_dir}' holds {len(held_out)} held-out sounds; the measures need 2 or more.")
+    config = training.SamplerConfig.from_dict(saved["config"])
+    rate, length = saved["sample_rate"], saved["length"]
+    model = training.model_from_checkpoint(saved, ema=True)
+    torch.manual_seed(0)
+    untrained = VelocityNet(**saved["model_args"], audio_scale=saved["audio_scale"])
+    train_audio = data["train_audio"]
+    sets = {
+        "generated": np.clip(
+            generate(model, conditions, length, config.sample_steps, config.guidance), -1, 1
+        ),
+        "training sounds (floor)": train_audio,
+        "untrained network": np.clip(
+            generate(untrained, conditions, length, config.sample_steps, config.guidance), -1, 1
+        ),
+        "noise bursts with drum envelopes": noise_bursts(train_audio),
+    }
+    reference = curate.embeddings(held_out, rate)
+    train_embeddings = curate.embeddings(train_audio, rate)
+    embedded = {
+        name: (train_embeddings if name.startswith("training") else curate.embeddings(a, rate))
+        for name, a in sets.items()
+    }
+    fd = {name: frechet_distance(e, reference) for name, e in embedded.items()}
+    nearest_generated, _ = curate.nearest_distance(embedded["generated"], train_embeddings)
+    nearest_held_out, _ = curate.nearest_distance(reference, train_embeddings)
+    result = {
+        "step": saved["step"],
+        "held_out_sounds": len(held_out),
+        "steps": config.sample_steps,
+        "guidance": config.guidance,
+        "frechet_distance": fd,
+        "median_nearest_training_db": {
+            "generated": float(np.median(nearest_generated)),
+            "held-out": float(np.median(nearest_held_out)),
+        },
+        "silent_generated": int(sum(curate.is_silent(a) for a in sets["generated"])),
+    }
+    (Path(run_dir) / training.REPORT_DIR).mkdir(exist_ok=True)
+    write_json(Path(run_dir) / training.REPORT_DIR / f"evaluation-step-{saved['step']:06d}.json", result)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir")
+    parser.add_argument("--count", type=int, help="held-out sounds to compare with (default: all)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    result = evaluate(args.run_dir, args.count)
+    print(
+        f"step {result['step']}, {result['held_out_sounds']} held-out sounds, {result['steps']} steps, "
+        f"guidance {result['guidance']}"
+    )
+    for name, value in result["frechet_distance"].items():
+        print(f"  Fréchet distance, {name:34s} {value:10.1f}")
+    near = result["median_nearest_training_db"]
+    print(
+        f"  median distance to the nearest training sound: generated {near['generated']:.2f} dB, held-out "
+        f"{near['held-out']:.2f} dB; {result['silent_generated']} generated sounds silent"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
