@@ -395,3 +395,26 @@ def test_evaluate_a_run_with_held_out_kits(samples, tmp_path):
     lone = training.start_run(tmp_path / "lone", samples, tiny_config(steps=1), name="lone")
     with pytest.raises(ValueError, match="0 held-out sounds"):
         evaluate(lone)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is here")
+def test_device_cuda_without_a_gpu_is_refused(drums, trained_run, tmp_path, capsys):
+    code = main(
+        [
+            "sampler",
+            "train",
+            str(drums),
+            "--name",
+            "x",
+            "--device",
+            "cuda",
+            "--run-dir",
+            str(tmp_path / "r"),
+            "--out",
+            str(tmp_path / "x.onnx"),
+        ]
+    )
+    assert code == 2 and "no CUDA GPU" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        training.train(trained_run[0], device="cuda", show_progress=False)

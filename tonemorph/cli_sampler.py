@@ -55,11 +55,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tonemorph.training.train import runs_dir
 
     console = _console()
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda: no CUDA GPU is available to this torch; use --device cpu.")
     if args.resume:
         if args.data_dir or args.init_from:
             raise ValueError(
                 "--resume continues a run with its own data and settings; give only the run folder "
-                "(and optionally --steps or --threads)."
+                "(and optionally --steps, --threads or --device)."
             )
         run_dir = Path(args.resume).expanduser()
         saved = training.load_checkpoint(run_dir)
@@ -101,6 +106,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             **(training.FINETUNE_OVERRIDES if init else {}),
             **({"steps": args.steps} if args.steps else {}),
             "threads": args.threads or 1,
+            "device": args.device or "cpu",
         }
         config = training.SamplerConfig.from_dict(values)
         training.start_run(
@@ -120,7 +126,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             soft_wrap=True,
         )
     console.print(f"run folder: {run_dir}   (tensorboard --logdir {run_dir})", soft_wrap=True)
-    result = training.train(run_dir, steps=args.steps, threads=args.threads)
+    result = training.train(run_dir, steps=args.steps, threads=args.threads, device=args.device)
     if result.interrupted:
         print(
             f"stopped at step {result.step}; checkpoint saved in {run_dir}\n"
@@ -172,4 +178,5 @@ def add_sampler_commands(sub) -> None:
     p.add_argument(
         "--threads", type=int, help="CPU threads for training (default 1; with --resume: as the run had)"
     )
+    p.add_argument("--device", choices=["cpu", "cuda"], help="train on the CPU (default) or a CUDA GPU")
     p.set_defaults(func=cmd_train)

@@ -178,7 +178,8 @@ def sample(
     """
     if steps < 1:
         raise ValueError(f"steps must be 1 or more, not {steps}.")
-    x = noise.to(torch.float32)
+    x = noise.to(net.audio_scale.device, torch.float32)
+    conditions = conditions.to(x.device)
     for k in range(steps):
         x = x + guided_velocity(net, x, k / steps, conditions, guidance) / steps
     return x * net.audio_scale

@@ -78,6 +78,7 @@ class SamplerConfig:
     guidance: float = 2.0
     seed: int = 0
     threads: int = 1
+    device: str = "cpu"  # or "cuda"
     log_every: int = 10
     validate_every: int = 100
     checkpoint_every: int = 200
@@ -314,8 +315,10 @@ class BatchSampler:
     """Batches of training chunks with conditions dropped (SamplerConfig.drop_condition, drop_all) and a
     random polarity, drawn with a numpy Generator whose state is saved."""
 
-    def __init__(self, audio: np.ndarray, conditions: np.ndarray, config: SamplerConfig):
-        self.audio, self.conditions, self.config = audio, conditions, config
+    def __init__(
+        self, audio: np.ndarray, conditions: np.ndarray, config: SamplerConfig, device: torch.device
+    ):
+        self.audio, self.conditions, self.config, self.device = audio, conditions, config, device
         self.rng = np.random.default_rng(config.seed)
 
     def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -327,7 +330,8 @@ class BatchSampler:
         dropped = self.rng.random(conditions.shape) < self.config.drop_condition
         dropped |= (self.rng.random(batch) < self.config.drop_all)[:, None]
         conditions = np.where(dropped, null[None, :], conditions)
-        return torch.from_numpy(self.audio[index] * polarity[:, None]), torch.from_numpy(conditions)
+        audio = torch.from_numpy(self.audio[index] * polarity[:, None])
+        return audio.to(self.device), torch.from_numpy(conditions).to(self.device)
 
 
 def validation_loss(model: VelocityNet, audio: np.ndarray, conditions: np.ndarray) -> float | None:
@@ -336,13 +340,13 @@ def validation_loss(model: VelocityNet, audio: np.ndarray, conditions: np.ndarra
     n = min(len(audio), VALIDATION_MAX_CHUNKS)
     if n == 0:
         return None
-    generator = torch.Generator().manual_seed(VALIDATION_SEED)
+    device = model.audio_scale.device
+    generator = torch.Generator(device=device).manual_seed(VALIDATION_SEED)
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        loss = float(
-            flow_loss(model, torch.from_numpy(audio[:n]), torch.from_numpy(conditions[:n]), generator)
-        )
+        batch = torch.from_numpy(audio[:n]).to(device), torch.from_numpy(conditions[:n]).to(device)
+        loss = float(flow_loss(model, *batch, generator))
     model.train(was_training)
     return loss
 
@@ -380,7 +384,9 @@ def write_examples(
     conditions = torch.from_numpy(np.stack([r for _, r in rows]))
     was_training = model.training
     model.eval()
-    audio = sample(model, noise, conditions, steps=config.sample_steps, guidance=config.guidance).numpy()
+    audio = (
+        sample(model, noise, conditions, steps=config.sample_steps, guidance=config.guidance).cpu().numpy()
+    )
     model.train(was_training)
     paths = []
     for (label, _), sound in zip(rows, audio):
@@ -396,12 +402,14 @@ def train(
     *,
     steps: int | None = None,
     threads: int | None = None,
+    device: str | None = None,
     show_progress: bool = True,
     report: bool = True,
     on_step: Callable[[int, float], bool | None] | None = None,
 ) -> SamplerResult:
     """Train the run in `run_dir` (made by start_run) from its checkpoint up to `steps` (default: the config's),
-    on `threads` CPU threads (default: the config's; the same steps on another count differ by rounding).
+    on `threads` CPU threads and `device` ("cpu", "cuda"; default: the config's; the same steps on another
+    thread count or device differ by rounding).
 
     Ctrl-C / SIGTERM stop after the current step and save; a second Ctrl-C stops at once and keeps the last
     periodic checkpoint. on_step(step, loss) after each step; a true return stops the run there, saved and
@@ -409,7 +417,7 @@ def train(
     """
     threads = torch.get_num_threads()
     try:
-        return _train(Path(run_dir), steps, threads, show_progress, report, on_step)
+        return _train(Path(run_dir), steps, threads, device, show_progress, report, on_step)
     finally:
         torch.set_num_threads(threads)
 
@@ -435,7 +443,7 @@ def train_step(
     return float(loss.detach())
 
 
-def _train(run_dir: Path, steps, threads, show_progress, report, on_step) -> SamplerResult:
+def _train(run_dir: Path, steps, threads, device, show_progress, report, on_step) -> SamplerResult:
     saved = load_checkpoint(run_dir)
     if saved["kind"] != CHECKPOINT_KIND:
         raise ValueError(f"'{run_dir}' holds sampler weights, not a training run.")
@@ -444,12 +452,17 @@ def _train(run_dir: Path, steps, threads, show_progress, report, on_step) -> Sam
         config.steps = int(steps)
     if threads is not None:
         config.threads = int(threads)
+    if device is not None:
+        config.device = device
+    dev = torch.device(config.device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA GPU is available to this torch; use --device cpu.")
     torch.set_num_threads(config.threads)
     data = load_run_data(run_dir)
-    batches = BatchSampler(data["train_audio"], data["train_conditions"], config)
+    batches = BatchSampler(data["train_audio"], data["train_conditions"], config, dev)
     vocabulary = vocabulary_from_dict(saved["vocabulary"])
-    model = model_from_checkpoint(saved, ema=False)
-    ema_model = model_from_checkpoint(saved, ema=True)
+    model = model_from_checkpoint(saved, ema=False).to(dev)
+    ema_model = model_from_checkpoint(saved, ema=True).to(dev)
     ema = ema_model.state_dict()  # tensors shared with ema_model: updating ema updates it
     optimizer, scheduler = build_optimizer(model, config)
     optimizer.load_state_dict(saved["optimizer"])
@@ -457,6 +470,8 @@ def _train(run_dir: Path, steps, threads, show_progress, report, on_step) -> Sam
     step, history, elapsed_before = int(saved["step"]), saved["history"], float(saved["elapsed_seconds"])
     if saved["rng"] is not None:
         torch.set_rng_state(saved["rng"]["torch"])
+        if saved["rng"].get("cuda") and dev.type == "cuda":
+            torch.cuda.set_rng_state_all(saved["rng"]["cuda"])
         batches.rng.bit_generator.state = saved["rng"]["sampler"]
     else:
         torch.manual_seed(config.seed + 1)
@@ -477,7 +492,11 @@ def _train(run_dir: Path, steps, threads, show_progress, report, on_step) -> Sam
                 "scheduler": scheduler.state_dict(),
                 "step": step,
                 "history": history,
-                "rng": {"torch": torch.get_rng_state(), "sampler": batches.rng.bit_generator.state},
+                "rng": {
+                    "torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if dev.type == "cuda" else [],
+                    "sampler": batches.rng.bit_generator.state,
+                },
                 "elapsed_seconds": elapsed_before + time.perf_counter() - started,
             },
             run_dir / CHECKPOINT_NAME,
