@@ -29,7 +29,7 @@ from tonemorph.midi.transcribe import (
 )
 
 SR, SECONDS, ROUNDS = 44100, 30.0, 3
-OVERHEAD_LIMIT = 1.5  # either path's CPU time over the model's alone (measured: C++ 1.05, Python 1.08)
+OVERHEAD_LIMIT = 1.5  # either path's CPU time over the model's alone (measured 1.04-1.13 for both)
 
 
 def least_cpu_seconds(fn, rounds: int = ROUNDS) -> float:
