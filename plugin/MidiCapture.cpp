@@ -8,6 +8,24 @@ namespace tonemorph::plugin {
 
 namespace {
 constexpr float kMaxOffset = 0.49f;  // micro-timing kept below half a step, so a note rounds back to its step
+
+void onGrid(double steps, int& step, float& offset) {
+    step = static_cast<int>(std::lround(steps));
+    offset = std::clamp(static_cast<float>(steps - step), -kMaxOffset, kMaxOffset);
+}
+}  // namespace
+
+midi::Note gridNote(double startSteps, double endSteps, int pitch, int velocity) {
+    midi::Note note;
+    onGrid(startSteps, note.start_step, note.start_offset);
+    onGrid(endSteps, note.end_step, note.end_offset);
+    if (note.end_step <= note.start_step) {  // shorter than a sixteenth: one step
+        note.end_step = note.start_step + 1;
+        note.end_offset = 0.0f;
+    }
+    note.pitch = std::clamp(pitch, 0, 127);
+    note.velocity = std::clamp(velocity, 1, 127);
+    return note;
 }
 
 // --- MidiRecorder ---
@@ -84,12 +102,7 @@ midi::Clip MidiRecorder::clipFrom(const std::vector<Event>& events, std::int64_t
     if (origin < 0) return clip;  // nothing played
     clip.drums = drumChannel && !otherChannel;
 
-    // Position in steps: the nearest sixteenth, and how far from it the note really fell.
-    const auto place = [&](std::int64_t sample, int& step, float& offset) {
-        const double at = static_cast<double>(sample - origin) / stepSamples;
-        step = static_cast<int>(std::lround(at));
-        offset = std::clamp(static_cast<float>(at - step), -kMaxOffset, kMaxOffset);
-    };
+    const auto steps = [&](std::int64_t sample) { return static_cast<double>(sample - origin) / stepSamples; };
     struct Held {
         std::int64_t sample = -1;
         int velocity = 0;
@@ -98,16 +111,7 @@ midi::Clip MidiRecorder::clipFrom(const std::vector<Event>& events, std::int64_t
     const auto release = [&](int channel, int pitch, std::int64_t sample) {
         Held& h = held[static_cast<std::size_t>(channel)][static_cast<std::size_t>(pitch)];
         if (h.sample < 0) return;
-        midi::Note note;
-        place(h.sample, note.start_step, note.start_offset);
-        place(sample, note.end_step, note.end_offset);
-        if (note.end_step <= note.start_step) {  // shorter than a sixteenth: one step
-            note.end_step = note.start_step + 1;
-            note.end_offset = 0.0f;
-        }
-        note.pitch = pitch;
-        note.velocity = std::clamp(h.velocity, 1, 127);
-        clip.notes.push_back(note);
+        clip.notes.push_back(gridNote(steps(h.sample), steps(sample), pitch, h.velocity));
         h.sample = -1;
     };
     for (const Event& e : events) {

@@ -21,6 +21,10 @@ namespace tonemorph::plugin {
 
 constexpr double kDefaultBpm = 120.0;
 
+// A note from its onset and release in (fractional) sixteenths: each on the nearest step, what is left kept as
+// micro-timing (below half a step, so it rounds back to its own step); at least one step long.
+midi::Note gridNote(double startSteps, double endSteps, int pitch, int velocity);
+
 class MidiRecorder final {
 public:
     static constexpr int kQueueEvents = 1 << 14;  // drained ten times a second: far more than two hands play

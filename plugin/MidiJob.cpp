@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "MidiCapture.h"
 #include "Model.h"
 #include "ModelLibrary.h"
 #include "midi/ClipRender.h"
@@ -21,7 +22,6 @@ namespace {
 constexpr int kWavBits = 24;
 constexpr double kMaxTranscribeSeconds = 600.0;  // a longer file is refused before it is read
 constexpr double kRunFolderDays = 1.0;            // run folders older than this go when a new run starts
-constexpr float kMaxOffset = 0.49f;
 
 struct ToolFacts {
     const char* name;
@@ -94,24 +94,11 @@ midi::Clip clipFromNotes(const std::vector<midi::TranscribedNote>& notes, double
     const double step = 60.0 / (bpm * midi::kStepsPerQuarter);
     double origin = notes.front().start_s;
     for (const auto& n : notes) origin = std::min(origin, n.start_s);
-    const auto place = [&](double seconds, int& at, float& offset) {
-        const double steps = (seconds - origin) / step;
-        at = static_cast<int>(std::lround(steps));
-        offset = std::clamp(static_cast<float>(steps - at), -kMaxOffset, kMaxOffset);
-    };
     int last = 0;
     for (const auto& n : notes) {
-        midi::Note note;
-        place(n.start_s, note.start_step, note.start_offset);
-        place(n.end_s, note.end_step, note.end_offset);
-        if (note.end_step <= note.start_step) {
-            note.end_step = note.start_step + 1;
-            note.end_offset = 0.0f;
-        }
-        note.pitch = std::clamp(n.pitch, 0, 127);
-        note.velocity = std::clamp(static_cast<int>(std::lround(127.0 * n.amplitude)), 1, 127);
-        clip.notes.push_back(note);
-        last = std::max(last, note.end_step);
+        clip.notes.push_back(gridNote((n.start_s - origin) / step, (n.end_s - origin) / step, n.pitch,
+                                      static_cast<int>(std::lround(127.0 * n.amplitude))));
+        last = std::max(last, clip.notes.back().end_step);
     }
     midi::sort_notes(clip.notes);
     clip.steps = midi::whole_bars(last);

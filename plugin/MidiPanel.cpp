@@ -362,10 +362,11 @@ void MidiPanel::run() {
 }
 
 void MidiPanel::play(int index) {
-    if (processor_.audition().choice() == AuditionPlayer::Choice::Clip) {
+    if (index == played_ && processor_.audition().choice() == AuditionPlayer::Choice::Clip) {
         processor_.audition().choose(AuditionPlayer::Choice::Off);  // a second click stops it
         return;
     }
+    played_ = index;
     processor_.midiJob().audition(index);
 }
 

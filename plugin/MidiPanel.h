@@ -69,6 +69,7 @@ private:
     juce::ProgressBar progressBar_{progress_};
     juce::ListBox results_{"results", this};
     std::vector<MidiJob::Result> shownResults_;
+    int played_ = -1;  // the row Play was pressed on last
     juce::String shownMessages_;
     std::unique_ptr<juce::FileChooser> chooser_;
     bool dragging_ = false;
