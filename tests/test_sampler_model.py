@@ -418,3 +418,27 @@ def test_device_cuda_without_a_gpu_is_refused(drums, trained_run, tmp_path, caps
     assert not (tmp_path / "r").exists()
     with pytest.raises(ValueError, match="no CUDA GPU"):
         training.train(trained_run[0], device="cuda", show_progress=False)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("hop", "x", "metadata 'hop' is 'x', not a whole number 1..65536"),
+        ("audio_scale", "nan", "metadata 'audio_scale' is 'nan', not a number"),
+        ("condition_values", "15,4", "metadata 'condition_values' is '15,4', not 7 comma-separated"),
+        ("default_steps", None, "metadata 'default_steps' is missing"),
+    ],
+)
+def test_bad_metadata_is_refused_by_name(tmp_path, key, value, message):
+    import onnx
+
+    random_model(tmp_path)
+    graph = onnx.load(tmp_path / "random.onnx")
+    props = {p.key: p.value for p in graph.metadata_props if p.key != key}
+    if value is not None:
+        props[key] = value
+    del graph.metadata_props[:]
+    onnx.helper.set_model_props(graph, props)
+    onnx.save(graph, tmp_path / "bad.onnx")
+    with pytest.raises(_core.sampler.SamplerError, match=f"bad.onnx' cannot be used as a sampler: {message}"):
+        _core.sampler.SamplerModel(str(tmp_path / "bad.onnx"))

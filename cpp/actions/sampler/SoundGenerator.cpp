@@ -3,13 +3,10 @@
 #include <onnxruntime_cxx_api.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
-#include <cstdlib>
-#include <map>
-#include <sstream>
 
 #include "Action.h"
+#include "ModelMetadata.h"
 #include "OnnxFile.h"
 #include "OrtRuntime.h"
 #include "midi/Groove.h"
@@ -27,61 +24,6 @@ const char* const kOutputs[] = {"velocity"};
 
 [[noreturn]] void refuse(const std::string& path, const std::string& why) {
     throw SamplerError("'" + path + "' cannot be used as a sampler: " + why + ".");
-}
-
-std::string printable(const std::string& text) {
-    std::string out;
-    for (char c : text.substr(0, 40)) out += std::isprint(static_cast<unsigned char>(c)) ? c : '?';
-    return out;
-}
-
-const std::string& meta_text(const std::map<std::string, std::string>& meta, const std::string& path,
-                             const std::string& key) {
-    const auto it = meta.find(key);
-    if (it == meta.end()) refuse(path, "metadata '" + key + "' is missing");
-    return it->second;
-}
-
-int meta_int(const std::map<std::string, std::string>& meta, const std::string& path, const std::string& key,
-             int low, int high) {
-    const std::string& text = meta_text(meta, path, key);
-    char* end = nullptr;
-    const long value = std::strtol(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0' || value < low || value > high)
-        refuse(path, "metadata '" + key + "' is '" + printable(text) + "', not a whole number " + std::to_string(low) +
-                         ".." + std::to_string(high));
-    return static_cast<int>(value);
-}
-
-double meta_double(const std::map<std::string, std::string>& meta, const std::string& path, const std::string& key,
-                   double low, double high) {
-    const std::string& text = meta_text(meta, path, key);
-    char* end = nullptr;
-    const double value = std::strtod(text.c_str(), &end);
-    if (text.empty() || *end != '\0' || !(value >= low && value <= high))
-        refuse(path, "metadata '" + key + "' is '" + printable(text) + "', not a number in " + std::to_string(low) +
-                         ".." + std::to_string(high));
-    return value;
-}
-
-// "15,4,4" -> {15, 4, 4}, each 1..high, exactly kConditionCount of them.
-std::vector<int> meta_ints(const std::map<std::string, std::string>& meta, const std::string& path,
-                           const std::string& key, int low, int high) {
-    std::vector<int> values;
-    std::stringstream stream(meta_text(meta, path, key));
-    std::string item;
-    while (std::getline(stream, item, ',')) {
-        char* end = nullptr;
-        const long value = std::strtol(item.c_str(), &end, 10);
-        if (item.empty() || *end != '\0' || value < low || value > high)
-            refuse(path, "metadata '" + key + "' holds '" + printable(item) + "', not a whole number " +
-                             std::to_string(low) + ".." + std::to_string(high));
-        values.push_back(static_cast<int>(value));
-    }
-    if (values.size() != kConditionCount)
-        refuse(path, "metadata '" + key + "' has " + std::to_string(values.size()) + " conditions, not " +
-                         std::to_string(kConditionCount));
-    return values;
 }
 
 void check_cancel(const std::atomic<bool>* cancel) {
@@ -104,25 +46,29 @@ std::shared_ptr<const SamplerModel> SamplerModel::open(const std::string& path) 
     const auto kind = meta.find("kind");
     if (kind == meta.end() && !meta.count("tonemorph_format"))
         refuse(path, "it has no 'kind' in its metadata; it is not one of tonemorph's models");
-    const std::string found = kind == meta.end() ? "instrument" : printable(kind->second);
+    const std::string found = kind == meta.end() ? "instrument" : printable_text(kind->second);
     if (found != kSamplerKind)
         throw SamplerError("'" + path + "' is a '" + found + "' model, not a sampler; give a sampler model "
                            "(`tonemorph sampler train` makes them).");
     std::shared_ptr<SamplerModel> model(new SamplerModel());
     SamplerInfo& info = model->info_;
     info.path = path;
-    info.name = meta.count("name") ? printable(meta.at("name")) : "";
+    info.name = meta.count("name") ? printable_text(meta.at("name")) : "";
     info.description = meta.count("description") ? meta.at("description").substr(0, 500) : "";
-    info.version = meta_int(meta, path, "version", 0, 1 << 20);
-    info.sample_rate = meta_int(meta, path, "sample_rate", 8000, kMaxSampleRate);
-    info.hop = meta_int(meta, path, "hop", 1, 1 << 16);
-    info.length = meta_int(meta, path, "length", info.hop, kMaxLengthSeconds * info.sample_rate);
+    try {
+        info.version = metadata_int(meta, "version", 0, 1 << 20);
+        info.sample_rate = metadata_int(meta, "sample_rate", 8000, kMaxSampleRate);
+        info.hop = metadata_int(meta, "hop", 1, 1 << 16);
+        info.length = metadata_int(meta, "length", info.hop, kMaxLengthSeconds * info.sample_rate);
+        info.audio_scale = static_cast<float>(metadata_double(meta, "audio_scale", 1e-6, 100.0));
+        info.default_steps = metadata_int(meta, "default_steps", 1, kMaxSteps);
+        info.default_guidance = metadata_double(meta, "default_guidance", 0.0, kMaxGuidance);
+        info.condition_values = metadata_ints(meta, "condition_values", kConditionCount, 1, 1 << 16);
+        info.unspecified = metadata_ints(meta, "unspecified_conditions", kConditionCount, 0, 1 << 16);
+    } catch (const BadMetadata& e) {
+        refuse(path, e.what());
+    }
     if (info.length % info.hop != 0) refuse(path, "its length is not a whole number of hops");
-    info.audio_scale = static_cast<float>(meta_double(meta, path, "audio_scale", 1e-6, 100.0));
-    info.default_steps = meta_int(meta, path, "default_steps", 1, kMaxSteps);
-    info.default_guidance = meta_double(meta, path, "default_guidance", 0.0, kMaxGuidance);
-    info.condition_values = meta_ints(meta, path, "condition_values", 1, 1 << 16);
-    info.unspecified = meta_ints(meta, path, "unspecified_conditions", 0, 1 << 16);
     for (int c = 0; c < kConditionCount; ++c)
         if (info.unspecified[static_cast<std::size_t>(c)] >= info.condition_values[static_cast<std::size_t>(c)])
             refuse(path, "its unspecified condition values are out of range");
