@@ -432,7 +432,8 @@ void MidiPanel::showStatus(const MidiJob::Snapshot& status) {
     run_.setEnabled(!busy && !processor_.recorder().recording());
     cancel_.setEnabled(busy);
     tool_.setEnabled(!busy);
-    progress_ = busy ? status.progress : (status.state == State::Failed || status.state == State::Cancelled ? 0.0 : 1.0);
+    const bool finished = status.state == State::Done || status.state == State::Rendered || status.state == State::Saved;
+    progress_ = busy ? status.progress : (finished ? 1.0 : 0.0);
     progressBar_.setTextToDisplay(busy ? status.stage
                                   : status.state == State::Cancelled ? juce::String("Cancelled")
                                   : processor_.audition().choice() == AuditionPlayer::Choice::Clip ? juce::String("Playing")

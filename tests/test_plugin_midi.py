@@ -17,6 +17,7 @@ import numpy as np
 import plugin_host as host
 import pytest
 import soundfile as sf
+from PIL import Image
 from tonemorph.engine import _core
 
 from tonemorph.plugins import PLUGINS, plugins_dir
@@ -325,3 +326,31 @@ def test_the_bundles_carry_the_midi_models_apart_from_the_instruments(name):
             continue
         assert (bundled / "midi" / model.name).read_bytes() == model.read_bytes()
     assert not {p.name for p in bundled.glob("*.onnx")} & {p.name for p in MIDI_MODELS.glob("*.onnx")}
+
+
+@pytest.mark.parametrize("name", BOTH)
+def test_the_panel_lists_the_results(name, models, clips, tmp_path):
+    """The editor with the MIDI panel in view (PluginTorture `snapshot`), before and after a Continue run: the
+    run's four rows appear below the settings, and nothing else of the panel moves."""
+    tabs = ["Offline tools", "MIDI tools"] if name == host.EFFECT else ["Offline tools"]
+    shots = {}
+    with host.xvfb() as display:
+        for label, extra in (("empty", []), ("listed", ["--continue", str(clips["melody"])])):
+            out = tmp_path / f"{label}.png"
+            result = subprocess.run(
+                [str(torture_tool(name)), "snapshot", str(out), *tabs, *extra],
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={**os.environ, "DISPLAY": display, "TONEMORPH_MODELS": str(models)},
+            )
+            assert result.returncode == 0, result.stderr[-3000:]
+            assert json.loads(result.stdout.strip().splitlines()[-1])["written"]
+            shots[label] = np.asarray(Image.open(out).convert("L"), dtype=np.int16)
+    changed = np.abs(shots["listed"] - shots["empty"]) > 24
+    rows = np.flatnonzero(changed.any(axis=1))
+    assert rows.size > 0, "the results did not show"
+    print(f"{name}: the panel changed on rows {rows.min()}..{rows.max()}")
+    # The rows (and the run's summary line above them) sit in the lower part of the panel; its top is unchanged.
+    assert rows.min() > 300 and rows.max() - rows.min() > 4 * 24
