@@ -660,7 +660,7 @@ def add_midi_commands(sub) -> None:
         "minutes, then cached), about 20 minutes on one CPU core. `drums`: the same for drum patterns, "
         "trained on Hydrogen's demo songs and MMA's groove library (Debian packages hydrogen-data and mma; "
         "rendered once, about 4 minutes, then cached), about 10 minutes on one CPU core. `interpolate`: "
-        "Interpolate's melody VAE on 2-bar windows of the same melodies, about 35 minutes on one CPU core. "
+        "Interpolate's melody VAE on 2-bar windows of the same melodies, about 50 minutes on one busy CPU core. "
         "`groove`: Groove and Drumify's model on 2-bar windows of the drum patterns, their timing and dynamics "
         "made by a rule-based humaniser, about 35 minutes on one CPU core. "
         "Ctrl-C stops and saves; --resume continues.",
