@@ -508,9 +508,10 @@ def add_midi_commands(sub) -> None:
 
     p = sub.add_parser(
         "midi",
-        help="MIDI tools: transcribe, continue, generate, live, ...",
+        help="MIDI tools: transcribe, continue, generate, interpolate, live, ...",
         description="MIDI tools. Transcribe turns a recording into a MIDI clip; Continue and Generate write "
-        "new melodies and drum patterns (after a clip, or from nothing); Live answers your playing.",
+        "new melodies and drum patterns (after a clip, or from nothing); Interpolate morphs one melody into "
+        "another; Live answers your playing.",
     )
     midi_sub = p.add_subparsers(dest="midi_command", required=True, metavar="TOOL")
     p = midi_sub.add_parser(
