@@ -3,13 +3,12 @@
 #include <onnxruntime_cxx_api.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <map>
 
 #include "Encoding.h"
+#include "ModelMetadata.h"
 #include "OnnxFile.h"
 #include "OrtRuntime.h"
 
@@ -28,31 +27,24 @@ const char* const kDecoderOutputs[] = {"logits", "state_out"};
     throw MidiError("'" + path + "' cannot be used as the Interpolate model: " + why + ".");
 }
 
-// A metadata value cut to printable ASCII, so a hostile file cannot break a message.
-std::string printable(const std::string& text) {
-    std::string out;
-    for (char c : text.substr(0, 40)) out += std::isprint(static_cast<unsigned char>(c)) ? c : '?';
-    return out;
-}
-
 struct Part {
     std::string path;
-    std::map<std::string, std::string> meta;
+    Metadata meta;
     OnnxGraph graph;
 
     const std::string& text(const std::string& key) const {
-        const auto it = meta.find(key);
-        if (it == meta.end()) fail(path, "metadata '" + key + "' is missing");
-        return it->second;
+        try {
+            return metadata_text(meta, key);
+        } catch (const BadMetadata& e) {
+            fail(path, e.what());
+        }
     }
     int number(const std::string& key, int low, int high) const {
-        const std::string& value = text(key);
-        char* end = nullptr;
-        const long n = std::strtol(value.c_str(), &end, 10);
-        if (value.empty() || *end != '\0' || n < low || n > high)
-            fail(path, "metadata '" + key + "' must be a whole number from " + std::to_string(low) + " to " +
-                           std::to_string(high) + ", not '" + printable(value) + "'");
-        return static_cast<int>(n);
+        try {
+            return metadata_int(meta, key, low, high);
+        } catch (const BadMetadata& e) {
+            fail(path, e.what());
+        }
     }
     void require_values(const std::vector<OnnxValueInfo>& values, const char* const* names, int count,
                         const char* what) const {
@@ -81,7 +73,7 @@ Part read_part(const std::string& path) {
     if (kind == part.meta.end())
         fail(path, "it has no 'kind' in its metadata; it is not one of tonemorph's MIDI models");
     if (kind->second != kMelodyVaeKind)
-        throw MidiError("'" + path + "' is a '" + printable(kind->second) + "' model, not a " + kMelodyVaeKind +
+        throw MidiError("'" + path + "' is a '" + printable_text(kind->second) + "' model, not a " + kMelodyVaeKind +
                         " model (Interpolate needs models/midi/melody_vae_encoder.onnx and _decoder.onnx).");
     return part;
 }
@@ -163,7 +155,7 @@ std::shared_ptr<const MelodyVae> MelodyVae::open(const std::string& path) {
     MelodyVaeInfo& info = model->info_;
     info.encoder_path = encoder.path;
     info.decoder_path = decoder.path;
-    info.name = printable(decoder.text("name"));
+    info.name = printable_text(decoder.text("name"));
     info.description = decoder.meta.count("description") ? decoder.meta.at("description").substr(0, 500) : "";
     info.version = decoder.number("version", 0, 1 << 20);
     info.latent = decoder.number("latent", 1, kMaxLatent);
