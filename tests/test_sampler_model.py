@@ -442,3 +442,11 @@ def test_bad_metadata_is_refused_by_name(tmp_path, key, value, message):
     onnx.save(graph, tmp_path / "bad.onnx")
     with pytest.raises(_core.sampler.SamplerError, match=f"bad.onnx' cannot be used as a sampler: {message}"):
         _core.sampler.SamplerModel(str(tmp_path / "bad.onnx"))
+
+
+def test_cli_train_refuses_zero_steps(drums, tmp_path, capsys):
+    code = main(
+        ["sampler", "train", str(drums), "--name", "x", "--steps", "0", "--run-dir", str(tmp_path / "r")]
+    )
+    assert code == 2 and "--steps 0: train for 1 step or more" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -55,6 +55,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tonemorph.training.train import runs_dir
 
     console = _console()
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps {args.steps}: train for 1 step or more.")
     if args.device == "cuda":
         import torch
 
