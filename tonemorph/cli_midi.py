@@ -617,20 +617,20 @@ def add_midi_commands(sub) -> None:
         (
             "groove",
             "a quantised drum clip played with a drummer's timing and dynamics",
-            "Groove (after Magenta's GrooVAE humanize): each variation gives the drum clip in CLIP (General MIDI "
+            ("Groove (after Magenta's GrooVAE humanize): each variation gives the drum clip in CLIP (General MIDI "
             "drums on channel 10) new velocities and micro-timing (within half a sixteenth); which drums hit, on "
             "which steps, stays, and the clip's own velocities are not used. The model learned from drum "
             "patterns whose timing and dynamics a rule-based humaniser made (no human-played drum data was "
             "available; see the README). Clips up to 64 bars, worked in 2-bar windows with one feel per "
-            "variation. A file whose notes are not on channel 10 is refused (use drumify for those).",
+            "variation. A file whose notes are not on channel 10 is refused (use drumify for those)."),
         ),
         (
             "drumify",
             "a drum groove that follows the rhythm and accents of any clip",
-            "Drumify (after Magenta's GrooVAE tap2drum): every onset of CLIP (a bassline, a melody, a tapped "
+            ("Drumify (after Magenta's GrooVAE tap2drum): every onset of CLIP (a bassline, a melody, a tapped "
             "rhythm, drums) collapsed to one tap track, the loudest note of a step its accent, and a drum "
             "groove (kick, snare, hi-hats, toms, cymbals, with velocities and micro-timing) drawn to fit it, "
-            "as long as the clip (up to 64 bars, in 2-bar windows).",
+            "as long as the clip (up to 64 bars, in 2-bar windows)."),
         ),
     ):
         p = midi_sub.add_parser(tool, help=help_text, description=description)
