@@ -450,3 +450,27 @@ def test_cli_train_refuses_zero_steps(drums, tmp_path, capsys):
     )
     assert code == 2 and "--steps 0: train for 1 step or more" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_split_holds_out_a_tenth_of_a_large_folder(samples):
+    from dataclasses import replace
+
+    many = replace(samples, audio=np.zeros((50, 8), np.float32))
+    train, held = training.split(many, None, seed=0)
+    assert len(held) == 5 and len(train) == 45 and not set(train) & set(held)
+    assert np.array_equal(held, training.split(many, None, seed=0)[1])
+    few = replace(samples, audio=np.zeros((training.VALIDATION_MIN_CHUNKS - 1, 8), np.float32))
+    assert len(training.split(few, None, seed=0)[1]) == 0
+
+
+def test_from_finds_a_sampler_by_name_in_the_user_folder(exported, tmp_path, monkeypatch):
+    from tonemorph.cli_sampler import SAMPLER_FOLDER, resolve_weights
+
+    monkeypatch.setenv("TONEMORPH_MODELS", str(tmp_path))
+    folder = tmp_path / SAMPLER_FOLDER
+    folder.mkdir()
+    (folder / "mine.pt").write_bytes(exported[1].read_bytes())
+    assert resolve_weights("mine") == folder / "mine.pt"
+    assert resolve_weights(str(exported[0])) == exported[1]
+    with pytest.raises(ValueError, match=r"no sampler named 'theirs' \(known: mine"):
+        resolve_weights("theirs")
