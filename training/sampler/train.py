@@ -443,103 +443,142 @@ def train_step(
     return float(loss.detach())
 
 
-def _train(run_dir: Path, steps, threads, device, show_progress, report, on_step) -> SamplerResult:
-    saved = load_checkpoint(run_dir)
-    if saved["kind"] != CHECKPOINT_KIND:
-        raise ValueError(f"'{run_dir}' holds sampler weights, not a training run.")
-    config = SamplerConfig.from_dict(saved["config"])
-    if steps is not None:
-        config.steps = int(steps)
-    if threads is not None:
-        config.threads = int(threads)
-    if device is not None:
-        config.device = device
-    dev = torch.device(config.device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA GPU is available to this torch; use --device cpu.")
-    torch.set_num_threads(config.threads)
-    data = load_run_data(run_dir)
-    batches = BatchSampler(data["train_audio"], data["train_conditions"], config, dev)
-    vocabulary = vocabulary_from_dict(saved["vocabulary"])
-    model = model_from_checkpoint(saved, ema=False).to(dev)
-    ema_model = model_from_checkpoint(saved, ema=True).to(dev)
-    ema = ema_model.state_dict()  # tensors shared with ema_model: updating ema updates it
-    optimizer, scheduler = build_optimizer(model, config)
-    optimizer.load_state_dict(saved["optimizer"])
-    scheduler.load_state_dict(saved["scheduler"])
-    step, history, elapsed_before = int(saved["step"]), saved["history"], float(saved["elapsed_seconds"])
-    if saved["rng"] is not None:
-        torch.set_rng_state(saved["rng"]["torch"])
-        if saved["rng"].get("cuda") and dev.type == "cuda":
-            torch.cuda.set_rng_state_all(saved["rng"]["cuda"])
-        batches.rng.bit_generator.state = saved["rng"]["sampler"]
-    else:
-        torch.manual_seed(config.seed + 1)
+class _OpenRun:
+    """A run's checkpoint made live for training: model, EMA, optimizer, scheduler, batches, RNG states."""
 
-    from torch.utils.tensorboard import SummaryWriter
+    def __init__(self, run_dir: Path, steps, threads, device):
+        saved = load_checkpoint(run_dir)
+        if saved["kind"] != CHECKPOINT_KIND:
+            raise ValueError(f"'{run_dir}' holds sampler weights, not a training run.")
+        config = SamplerConfig.from_dict(saved["config"])
+        for name, value in (("steps", steps), ("threads", threads), ("device", device)):
+            if value is not None:
+                setattr(config, name, value)
+        self.device = torch.device(config.device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("--device cuda: no CUDA GPU is available to this torch; use --device cpu.")
+        torch.set_num_threads(config.threads)
+        self.run_dir, self.saved, self.config = run_dir, saved, config
+        self.data = load_run_data(run_dir)
+        self.batches = BatchSampler(
+            self.data["train_audio"], self.data["train_conditions"], config, self.device
+        )
+        self.vocabulary = vocabulary_from_dict(saved["vocabulary"])
+        self.model = model_from_checkpoint(saved, ema=False).to(self.device)
+        self.ema_model = model_from_checkpoint(saved, ema=True).to(self.device)
+        self.ema = self.ema_model.state_dict()  # tensors shared with ema_model: updating ema updates it
+        self.optimizer, self.scheduler = build_optimizer(self.model, config)
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.step, self.history = int(saved["step"]), saved["history"]
+        self.elapsed_before = float(saved["elapsed_seconds"])
+        if saved["rng"] is not None:
+            torch.set_rng_state(saved["rng"]["torch"])
+            if saved["rng"].get("cuda") and self.device.type == "cuda":
+                torch.cuda.set_rng_state_all(saved["rng"]["cuda"])
+            self.batches.rng.bit_generator.state = saved["rng"]["sampler"]
+        else:
+            torch.manual_seed(config.seed + 1)
 
-    writer = SummaryWriter(os.fspath(run_dir / TENSORBOARD_DIR), purge_step=step)
-    started = time.perf_counter()
+    def train_step(self) -> float:
+        loss = train_step(
+            self.model, self.ema, self.optimizer, self.scheduler, self.batches, self.config, self.step
+        )
+        self.step += 1
+        if not math.isfinite(loss):
+            raise ValueError(
+                f"the loss became {loss} at step {self.step}; resume from the last checkpoint with a lower "
+                "learning rate."
+            )
+        self.history["train"].append((self.step, loss))
+        return loss
 
-    def checkpoint() -> None:
+    def validate(self) -> float | None:
+        value = validation_loss(
+            self.ema_model, self.data["validation_audio"], self.data["validation_conditions"]
+        )
+        if value is not None:
+            self.history["validation"].append((self.step, value))
+        return value
+
+    def save(self, seconds: float) -> None:
+        """The checkpoint, atomically; seconds: wall time trained since the run was opened."""
+        rng = {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "sampler": self.batches.rng.bit_generator.state,
+        }
         atomic_save(
             {
-                **saved,
-                "config": asdict(config),
-                "model": model.state_dict(),
-                "ema": ema,
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "step": step,
-                "history": history,
-                "rng": {
-                    "torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if dev.type == "cuda" else [],
-                    "sampler": batches.rng.bit_generator.state,
-                },
-                "elapsed_seconds": elapsed_before + time.perf_counter() - started,
+                **self.saved,
+                "config": asdict(self.config),
+                "model": self.model.state_dict(),
+                "ema": self.ema,
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "step": self.step,
+                "history": self.history,
+                "rng": rng,
+                "elapsed_seconds": self.elapsed_before + seconds,
             },
-            run_dir / CHECKPOINT_NAME,
+            self.run_dir / CHECKPOINT_NAME,
         )
 
-    def write_report(losses: dict) -> None:
-        folder = run_dir / REPORT_DIR / f"step-{step:06d}"
+    def write_report(self) -> None:
+        """report/step-NNNNNN/: the examples (write_examples, RNG untouched) and report.json with the losses."""
+        config, history = self.config, self.history
+        folder = self.run_dir / REPORT_DIR / f"step-{self.step:06d}"
         with torch.random.fork_rng():
-            write_examples(ema_model, vocabulary, config, folder, saved["sample_rate"], saved["length"])
+            write_examples(
+                self.ema_model,
+                self.vocabulary,
+                config,
+                folder,
+                self.saved["sample_rate"],
+                self.saved["length"],
+            )
+        recent = [v for _, v in history["train"][-config.checkpoint_every :]]
         write_json(
             folder / "report.json",
-            {"step": step, **losses, "sample_steps": config.sample_steps, "guidance": config.guidance},
+            {
+                "step": self.step,
+                "train_loss": float(np.mean(recent)),
+                "validation_loss": history["validation"][-1][1] if history["validation"] else None,
+                "sample_steps": config.sample_steps,
+                "guidance": config.guidance,
+            },
         )
 
+
+def _train(run_dir: Path, steps, threads, device, show_progress, report, on_step) -> SamplerResult:
+    from torch.utils.tensorboard import SummaryWriter
+
+    run = _OpenRun(run_dir, steps, threads, device)
+    config = run.config
+    writer = SummaryWriter(os.fspath(run_dir / TENSORBOARD_DIR), purge_step=run.step)
     console = _console()
     progress = _progress(console) if show_progress else None
-    start_step, interrupted, whole = step, False, True
-    model.train()
+    start_step, interrupted, whole = run.step, False, True
+    started = time.perf_counter()
+    run.model.train()
     try:
         with StopRequest() as stop:
             if progress is not None:
                 progress.start()
-                bar = progress.add_task(saved["name"], total=config.steps, completed=step, loss="-", speed="")
-            while step < config.steps:
-                loss = train_step(model, ema, optimizer, scheduler, batches, config, step)
-                step += 1
-                if not math.isfinite(loss):
-                    raise ValueError(
-                        f"the loss became {loss} at step {step}; resume from the last checkpoint with a lower "
-                        "learning rate."
-                    )
-                history["train"].append((step, loss))
+                bar = progress.add_task(
+                    run.saved["name"], total=config.steps, completed=run.step, loss="-", speed=""
+                )
+            while run.step < config.steps:
+                loss = run.train_step()
+                step = run.step
                 rate = (step - start_step) / max(time.perf_counter() - started, 1e-9)
                 if step % config.log_every == 0:
                     writer.add_scalar("loss/train", loss, step)
-                    writer.add_scalar("learning_rate", scheduler.get_last_lr()[0], step)
+                    writer.add_scalar("learning_rate", run.scheduler.get_last_lr()[0], step)
                     writer.add_scalar("speed/steps_per_second", rate, step)
                 if step % config.validate_every == 0 or step == config.steps:
-                    value = validation_loss(
-                        ema_model, data["validation_audio"], data["validation_conditions"]
-                    )
+                    value = run.validate()
                     if value is not None:
-                        history["validation"].append((step, value))
                         writer.add_scalar("loss/validation", value, step)
                     if progress is not None and not console.is_terminal:  # logs of batch jobs
                         shown = f"  validation {value:.4f}" if value is not None else ""
@@ -549,18 +588,13 @@ def _train(run_dir: Path, steps, threads, device, show_progress, report, on_step
                         )
                 if progress is not None:
                     progress.update(bar, completed=step, loss=f"{loss:.4f}", speed=f"{rate:.2f} steps/s")
-                stop_now = on_step is not None and on_step(step, loss)
-                if stop.requested or stop_now:
+                if stop.requested or (on_step is not None and on_step(step, loss)):
                     interrupted = True
                     break
                 if step % config.checkpoint_every == 0 or step == config.steps:
-                    checkpoint()
+                    run.save(time.perf_counter() - started)
                     if report:
-                        recent = [v for _, v in history["train"][-config.checkpoint_every :]]
-                        last_validation = history["validation"][-1][1] if history["validation"] else None
-                        write_report(
-                            {"train_loss": float(np.mean(recent)), "validation_loss": last_validation}
-                        )
+                        run.write_report()
     except KeyboardInterrupt:  # a second Ctrl-C, maybe inside a step: the last periodic checkpoint stays
         interrupted, whole = True, False
     finally:
@@ -568,10 +602,10 @@ def _train(run_dir: Path, steps, threads, device, show_progress, report, on_step
             progress.stop()
     seconds = time.perf_counter() - started
     if whole:
-        checkpoint()
+        run.save(seconds)
     writer.flush()
     writer.close()
-    return SamplerResult(run_dir, step, interrupted, seconds, elapsed_before + seconds, history)
+    return SamplerResult(run_dir, run.step, interrupted, seconds, run.elapsed_before + seconds, run.history)
 
 
 def weights_payload(data: dict) -> dict:
