@@ -37,26 +37,54 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_tool(args: argparse.Namespace, tool: str, call) -> int:
-    """Runs continue or generate with a progress bar, then says what was done and where it went."""
-    from tonemorph.cli import _console, _progress
+def _with_progress(tool: str, label: str, call) -> dict:
+    """call(progress) under a progress bar named TOOL whose task reads LABEL; its summary."""
+    from tonemorph.cli import _progress
+
+    with _progress(tool) as bar:
+        task = bar.add_task(label, total=1.0)
+        return call(lambda fraction: bar.update(task, completed=fraction))
+
+
+def _print_clips(summary: dict, messages, headline: str, rows) -> int:
+    """The notes (yellow, on stderr), then the headline, a line a clip and where the settings went."""
+    from tonemorph.cli import _console
 
     console = _console()
-    with _progress(tool) as bar:
-        task = bar.add_task(f"{tool}: sampling", total=1.0)
-        summary = call(lambda fraction: bar.update(task, completed=fraction))
-    for message in summary.get("read_messages", []) + summary["messages"]:
+    for message in messages:
         console.print(f"[yellow]note: {message}", soft_wrap=True)
-    s = summary["settings"]
-    print(
-        f"{len(summary['files'])} {s['kind']} clip{'s' if len(summary['files']) != 1 else ''} "
-        f"({summary['bars_each'][0]:g} bars each, temperature {s['temperature']:g}, seed {s['seed']}): "
-        f"{Path(summary['files'][0]).parent}"
-    )
-    for path, notes in zip(summary["files"], summary["notes_each"]):
-        print(f"  {Path(path).name}  {notes} notes")
+    print(headline)
+    for row in rows:
+        print(row)
     print(f"settings: {summary['sidecar']}")
     return 0
+
+
+def _run_tool(
+    args: argparse.Namespace, tool: str, call, label: str = "sampling", what: str | None = None
+) -> int:
+    """Runs continue, generate, groove or drumify with a progress bar, then says what was done and where it
+    went (WHAT names a clip; default: the summary's kind, 'melody clip' or 'drums clip')."""
+    summary = _with_progress(tool, f"{tool}: {label}", call)
+    s, count = summary["settings"], len(summary["files"])
+    what = what or f"{s['kind']} clip"
+    return _print_clips(
+        summary,
+        summary.get("read_messages", []) + summary["messages"],
+        f"{count} {what}{'s' if count != 1 else ''} "
+        f"({summary['bars_each'][0]:g} bars each, temperature {s['temperature']:g}, seed {s['seed']}): "
+        f"{Path(summary['files'][0]).parent}",
+        (
+            f"  {Path(path).name}  {notes} notes"
+            for path, notes in zip(summary["files"], summary["notes_each"])
+        ),
+    )
+
+
+def _given(args: argparse.Namespace, *names: str) -> dict:
+    """The options NAMES (and --temperature, --seed, --model, --overwrite, which every clip-writing tool
+    takes) as keyword arguments of the tool's function."""
+    return {name: getattr(args, name) for name in (*names, "temperature", "seed", "model", "overwrite")}
 
 
 def cmd_continue(args: argparse.Namespace) -> int:
@@ -66,16 +94,7 @@ def cmd_continue(args: argparse.Namespace) -> int:
         args,
         "continue",
         lambda progress: continue_midi(
-            args.clip,
-            args.out,
-            bars=args.bars,
-            variations=args.variations,
-            temperature=args.temperature,
-            seed=args.seed,
-            kind=args.kind,
-            model=args.model,
-            overwrite=args.overwrite,
-            progress=progress,
+            args.clip, args.out, **_given(args, "bars", "variations", "kind"), progress=progress
         ),
     )
 
@@ -87,44 +106,43 @@ def cmd_generate(args: argparse.Namespace) -> int:
         args,
         "generate",
         lambda progress: generate_midi(
-            args.out,
-            kind=args.kind,
-            bars=args.bars,
-            variations=args.variations,
-            temperature=args.temperature,
-            seed=args.seed,
-            bpm=args.bpm,
-            model=args.model,
-            overwrite=args.overwrite,
-            progress=progress,
+            args.out, **_given(args, "kind", "bars", "variations", "bpm"), progress=progress
         ),
     )
 
 
-def _sampling_options(p, bars: int, variations: int) -> None:
-    """--bars, --variations, --temperature, --seed, --model, --overwrite: Continue's and Generate's controls."""
-    from tonemorph.cli import _number
-
+def _out_dir_option(p) -> None:
+    """--out DIR: where a clip-writing tool puts its clips."""
     p.add_argument(
         "--out", "-o", required=True, metavar="DIR", help="the folder for the clips (made if missing)"
     )
+
+
+def _draw_options(p, *, temperature: float, temperature_help: str, model_help: str) -> None:
+    """--temperature, --seed, --model, --overwrite: the controls every clip-writing tool shares."""
+    from tonemorph.cli import _number
+
+    p.add_argument("--temperature", type=_number, default=temperature, help=temperature_help)
+    p.add_argument(
+        "--seed", type=int, default=None, help="the same seed gives the same clips (default: random)"
+    )
+    p.add_argument("--model", metavar="PATH", help=model_help)
+    p.add_argument("--overwrite", action="store_true", help="replace clips of an earlier run in the folder")
+
+
+def _sampling_options(p, bars: int, variations: int) -> None:
+    """--bars, --variations, --temperature, --seed, --model, --overwrite: Continue's and Generate's controls."""
+    _out_dir_option(p)
     p.add_argument("--bars", type=int, default=bars, help=f"bars of new material, 1..64 (default {bars})")
     p.add_argument(
         "--variations", type=int, default=variations, help=f"how many clips, 1..64 (default {variations})"
     )
-    p.add_argument(
-        "--temperature",
-        type=_number,
-        default=1.0,
-        help="0: always the likeliest note; 1: as the model learned (default); higher: wilder",
+    _draw_options(
+        p,
+        temperature=1.0,
+        temperature_help="0: always the likeliest note; 1: as the model learned (default); higher: wilder",
+        model_help="another model file of the kind (default: the bundled one)",
     )
-    p.add_argument(
-        "--seed", type=int, default=None, help="the same seed gives the same clips (default: random)"
-    )
-    p.add_argument(
-        "--model", metavar="PATH", help="another model file of the kind (default: the bundled one)"
-    )
-    p.add_argument("--overwrite", action="store_true", help="replace clips of an earlier run in the folder")
 
 
 def _training_data(model: str):
@@ -159,6 +177,58 @@ def _training_data(model: str):
     return data, n, line, f"{n['train_patterns']} Hydrogen songs and MMA grooves"
 
 
+def _run_folder(
+    args: argparse.Namespace, what: str, trainer, default_name: str, load=None, files=lambda out: [out]
+):
+    """(run folder, model file) of `tonemorph midi train WHAT`: --resume's (LOAD, default TRAINER's
+    load_checkpoint, reads its checkpoint), or a new run's, refused if the folder holds a run or FILES(model
+    file) exist without --overwrite."""
+    from tonemorph.paths import user_models_dir
+    from tonemorph.training.train import runs_dir
+
+    if args.resume:
+        run_dir = Path(args.resume).expanduser()
+        saved = (load or trainer.load_checkpoint)(run_dir)
+        return run_dir, Path(args.out) if args.out else Path(saved["data"]["model_path"])
+    run_dir = Path(args.run_dir).expanduser() if args.run_dir else runs_dir() / f"midi-{what}"
+    out = Path(args.out) if args.out else user_models_dir() / "midi" / default_name
+    if (run_dir / trainer.CHECKPOINT_NAME).exists():
+        raise ValueError(
+            f"'{run_dir}' already holds {'an' if what[0] in 'aeiou' else 'a'} {what} run; continue it with "
+            f"--resume {run_dir}, or give another --run-dir."
+        )
+    existing = [str(p) for p in files(out) if p.exists()]
+    if existing and not args.overwrite:
+        raise ValueError(
+            f"'{existing[0]}' already exists; give another --out, or add --overwrite to replace it when "
+            "training ends."
+        )
+    return run_dir, out
+
+
+def _train_run(args: argparse.Namespace, what: str, trainer, config, run_dir: Path, out: Path, data, numbers):
+    """Starts a new run with CONFIG() (not on --resume), trains it; None when Ctrl-C stopped it (and says how to
+    go on), else TRAINER's result."""
+    from tonemorph.cli import _console
+
+    if not args.resume:
+        trainer.start_run(run_dir, config(), {**numbers, "model_path": str(out.expanduser().resolve())})
+    _console().print(f"run folder: {run_dir}   (tensorboard --logdir {run_dir})", soft_wrap=True)
+    result = trainer.train(run_dir, data, steps=args.steps)
+    if not result.interrupted:
+        return result
+    print(
+        f"stopped at step {result.step}; checkpoint saved in {run_dir}\n"
+        f"continue with: tonemorph midi train {what} --resume {run_dir}",
+        file=sys.stderr,
+    )
+    return None
+
+
+def _steps(args: argparse.Namespace) -> dict:
+    return {"steps": args.steps} if args.steps else {}
+
+
 def cmd_train_events(args: argparse.Namespace) -> int:
     """`tonemorph midi train melody|drums`: the next-event models of Continue and Generate."""
     if args.model == "groove":
@@ -166,45 +236,24 @@ def cmd_train_events(args: argparse.Namespace) -> int:
     if args.model == "interpolate":
         return cmd_train_interpolate(args)
     from tonemorph.cli import _console
-    from tonemorph.paths import user_models_dir
     from tonemorph.training.midi import melody_train
     from tonemorph.training.midi.drums_export import DRUMS_CONFIG, export_drums, markov_extra
     from tonemorph.training.midi.melody_export import export_melody
-    from tonemorph.training.train import runs_dir
 
     what = args.model
-    console = _console()
-    if args.resume:
-        run_dir = Path(args.resume).expanduser()
-        saved = melody_train.load_checkpoint(run_dir, what)
-        out = Path(args.out) if args.out else Path(saved["data"]["model_path"])
-    else:
-        run_dir = Path(args.run_dir).expanduser() if args.run_dir else runs_dir() / f"midi-{what}"
-        out = Path(args.out) if args.out else user_models_dir() / "midi" / f"{what}.onnx"
-        if (run_dir / melody_train.CHECKPOINT_NAME).exists():
-            raise ValueError(
-                f"'{run_dir}' already holds a {what} run; continue it with --resume {run_dir}, or "
-                "give another --run-dir."
-            )
-        if out.exists() and not args.overwrite:
-            raise ValueError(
-                f"'{out}' already exists; give another --out, or add --overwrite to replace it when "
-                "training ends."
-            )
+    run_dir, out = _run_folder(
+        args,
+        what,
+        melody_train,
+        f"{what}.onnx",
+        load=lambda run_dir: melody_train.load_checkpoint(run_dir, what),
+    )
     data, numbers, line, trained_on = _training_data(what)
-    console.print(f"{line}; cache {data.meta.get('cache')}", soft_wrap=True)
-    if not args.resume:
-        defaults = DRUMS_CONFIG if what == "drums" else {}
-        config = melody_train.MelodyConfig(**{**defaults, **({"steps": args.steps} if args.steps else {})})
-        melody_train.start_run(run_dir, config, {**numbers, "model_path": str(out.expanduser().resolve())})
-    console.print(f"run folder: {run_dir}   (tensorboard --logdir {run_dir})", soft_wrap=True)
-    result = melody_train.train(run_dir, data, steps=args.steps)
-    if result.interrupted:
-        print(
-            f"stopped at step {result.step}; checkpoint saved in {run_dir}\n"
-            f"continue with: tonemorph midi train {what} --resume {run_dir}",
-            file=sys.stderr,
-        )
+    _console().print(f"{line}; cache {data.meta.get('cache')}", soft_wrap=True)
+    defaults = DRUMS_CONFIG if what == "drums" else {}
+    config = lambda: melody_train.MelodyConfig(**{**defaults, **_steps(args)})
+    result = _train_run(args, what, melody_train, config, run_dir, out, data, numbers)
+    if result is None:
         return 130
     model = melody_train.model_from_checkpoint(melody_train.load_checkpoint(run_dir, what))
     nll = result.history["validation"][-1][1]
@@ -229,29 +278,11 @@ def cmd_train_events(args: argparse.Namespace) -> int:
 def cmd_train_groove(args: argparse.Namespace) -> int:
     """`tonemorph midi train groove`: the Groove / Drumify model (training/midi/groove_*.py)."""
     from tonemorph.cli import _console, _progress
-    from tonemorph.paths import user_models_dir
     from tonemorph.training.midi import groove_data, groove_train
     from tonemorph.training.midi.groove_export import export_groove
-    from tonemorph.training.train import runs_dir
 
     console = _console()
-    if args.resume:
-        run_dir = Path(args.resume).expanduser()
-        saved = groove_train.load_checkpoint(run_dir)
-        out = Path(args.out) if args.out else Path(saved["data"]["model_path"])
-    else:
-        run_dir = Path(args.run_dir).expanduser() if args.run_dir else runs_dir() / "midi-groove"
-        out = Path(args.out) if args.out else user_models_dir() / "midi" / "groove.onnx"
-        if (run_dir / groove_train.CHECKPOINT_NAME).exists():
-            raise ValueError(
-                f"'{run_dir}' already holds a groove run; continue it with --resume {run_dir}, or give "
-                "another --run-dir."
-            )
-        if out.exists() and not args.overwrite:
-            raise ValueError(
-                f"'{out}' already exists; give another --out, or add --overwrite to replace it when "
-                "training ends."
-            )
+    run_dir, out = _run_folder(args, "groove", groove_train, "groove.onnx")
     with _progress("drums") as bar:
         task = bar.add_task("reading Hydrogen's songs, rendering MMA's grooves (once; cached)", total=None)
         grids = groove_data.training_grids(
@@ -268,17 +299,9 @@ def cmd_train_groove(args: argparse.Namespace) -> int:
         "(training/midi/groove_data.py)",
         soft_wrap=True,
     )
-    if not args.resume:
-        config = groove_train.GrooveConfig(**({"steps": args.steps} if args.steps else {}))
-        groove_train.start_run(run_dir, config, {**numbers, "model_path": str(out.expanduser().resolve())})
-    console.print(f"run folder: {run_dir}   (tensorboard --logdir {run_dir})", soft_wrap=True)
-    result = groove_train.train(run_dir, grids, steps=args.steps)
-    if result.interrupted:
-        print(
-            f"stopped at step {result.step}; checkpoint saved in {run_dir}\n"
-            f"continue with: tonemorph midi train groove --resume {run_dir}",
-            file=sys.stderr,
-        )
+    config = lambda: groove_train.GrooveConfig(**_steps(args))
+    result = _train_run(args, "groove", groove_train, config, run_dir, out, grids, numbers)
+    if result is None:
         return 130
     model = groove_train.model_from_checkpoint(groove_train.load_checkpoint(run_dir))
     values = result.history["validation"][-1][1]
@@ -289,7 +312,10 @@ def cmd_train_groove(args: argparse.Namespace) -> int:
         description=f"trained by tonemorph for {result.step} steps ({result.train_seconds / 60:.1f} min) on "
         f"{numbers['train_windows']} 2-bar windows of Hydrogen songs and MMA grooves, with timing and "
         "dynamics made by a rule-based humaniser (no human-played data)",
-        extra={"train_steps": result.step, **{f"validation_{k.replace('/', '_')}": f"{v:.5f}" for k, v in values.items()}},
+        extra={
+            "train_steps": result.step,
+            **{f"validation_{k.replace('/', '_')}": f"{v:.5f}" for k, v in values.items()},
+        },
     )
     weights = groove_train.save_weights(run_dir, out.with_suffix(".pt"))
     print(
@@ -302,37 +328,17 @@ def cmd_train_groove(args: argparse.Namespace) -> int:
 
 def cmd_groove_tool(args: argparse.Namespace) -> int:
     """`tonemorph midi groove|drumify`: tonemorph.engine.midi_groove."""
-    from tonemorph.cli import _console, _progress
     from tonemorph.engine.midi_groove import drumify_midi, groove_midi
 
     tool = args.midi_command
     run = groove_midi if tool == "groove" else drumify_midi
-    console = _console()
-    with _progress(tool) as bar:
-        task = bar.add_task(f"{tool}: running the model", total=1.0)
-        summary = run(
-            args.clip,
-            args.out,
-            variations=args.variations,
-            temperature=args.temperature,
-            seed=args.seed,
-            model=args.model,
-            overwrite=args.overwrite,
-            progress=lambda fraction: bar.update(task, completed=fraction),
-        )
-    for message in summary["read_messages"] + summary["messages"]:
-        console.print(f"[yellow]note: {message}", soft_wrap=True)
-    s = summary["settings"]
-    what = "grooved drum clip" if tool == "groove" else "drum clip"
-    print(
-        f"{len(summary['files'])} {what}{'s' if len(summary['files']) != 1 else ''} "
-        f"({summary['bars_each'][0]:g} bars each, temperature {s['temperature']:g}, seed {s['seed']}): "
-        f"{Path(summary['files'][0]).parent}"
+    return _run_tool(
+        args,
+        tool,
+        lambda progress: run(args.clip, args.out, **_given(args, "variations"), progress=progress),
+        label="running the model",
+        what="grooved drum clip" if tool == "groove" else "drum clip",
     )
-    for path, notes in zip(summary["files"], summary["notes_each"]):
-        print(f"  {Path(path).name}  {notes} notes")
-    print(f"settings: {summary['sidecar']}")
-    return 0
 
 
 def cmd_live(args: argparse.Namespace) -> int:
@@ -393,80 +399,41 @@ def cmd_live(args: argparse.Namespace) -> int:
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
-    from tonemorph.cli import _console, _progress
     from tonemorph.engine.midi_interpolate import interpolate_midi
 
-    console = _console()
-    with _progress("interpolate") as bar:
-        task = bar.add_task("interpolate: decoding", total=1.0)
-        summary = interpolate_midi(
-            args.a,
-            args.b,
-            args.out,
-            steps=args.steps,
-            temperature=args.temperature,
-            seed=args.seed,
-            model=args.model,
-            overwrite=args.overwrite,
-            progress=lambda fraction: bar.update(task, completed=fraction),
-        )
-    for messages in summary["read"].values():
-        for message in messages:
-            console.print(f"[yellow]note: {message}", soft_wrap=True)
-    for message in summary["messages"]:
-        console.print(f"[yellow]note: {message}", soft_wrap=True)
+    summary = _with_progress(
+        "interpolate",
+        "interpolate: decoding",
+        lambda progress: interpolate_midi(
+            args.a, args.b, args.out, **_given(args, "steps"), progress=progress
+        ),
+    )
     s, bars = summary["settings"], summary["bars_each"][0]
-    print(
+    return _print_clips(
+        summary,
+        [message for messages in summary["read"].values() for message in messages] + summary["messages"],
         f"{len(summary['files'])} clips from A to B ({bars:g} bar{'' if bars == 1 else 's'} each, temperature "
         f"{s['temperature']:g}{'' if s['temperature'] == 0 else ', seed ' + str(s['seed'])}): "
-        f"{Path(summary['files'][0]).parent}"
+        f"{Path(summary['files'][0]).parent}",
+        (
+            f"  {Path(path).name}  {notes} notes  ({at:.2f} of the way to B)"
+            for path, notes, at in zip(summary["files"], summary["notes_each"], summary["positions"])
+        ),
     )
-    for path, notes, at in zip(summary["files"], summary["notes_each"], summary["positions"]):
-        print(f"  {Path(path).name}  {notes} notes  ({at:.2f} of the way to B)")
-    print(f"settings: {summary['sidecar']}")
-    return 0
 
 
 def cmd_train_interpolate(args: argparse.Namespace) -> int:
     """`tonemorph midi train interpolate`: Interpolate's melody VAE (training/midi/vae_*.py)."""
     from tonemorph.cli import _console
-    from tonemorph.paths import user_models_dir
     from tonemorph.training.midi import vae_train
     from tonemorph.training.midi.vae_export import export_vae, paths
-    from tonemorph.training.train import runs_dir
 
-    console = _console()
-    if args.resume:
-        run_dir = Path(args.resume).expanduser()
-        saved = vae_train.load_checkpoint(run_dir)
-        out = Path(args.out) if args.out else Path(saved["data"]["model_path"])
-    else:
-        run_dir = Path(args.run_dir).expanduser() if args.run_dir else runs_dir() / "midi-interpolate"
-        out = Path(args.out) if args.out else user_models_dir() / "midi" / "melody_vae_decoder.onnx"
-        if (run_dir / vae_train.CHECKPOINT_NAME).exists():
-            raise ValueError(
-                f"'{run_dir}' already holds an interpolate run; continue it with --resume {run_dir}, or "
-                "give another --run-dir."
-            )
-        existing = [str(p) for p in paths(out) if p.exists()]
-        if existing and not args.overwrite:
-            raise ValueError(
-                f"'{existing[0]}' already exists; give another --out, or add --overwrite to replace it when "
-                "training ends."
-            )
+    run_dir, out = _run_folder(args, "interpolate", vae_train, "melody_vae_decoder.onnx", files=paths)
     data, numbers, line, trained_on = _training_data("melody")
-    console.print(f"{line}; cache {data.meta.get('cache')}", soft_wrap=True)
-    if not args.resume:
-        config = vae_train.VAEConfig(**({"steps": args.steps} if args.steps else {}))
-        vae_train.start_run(run_dir, config, {**numbers, "model_path": str(out.expanduser().resolve())})
-    console.print(f"run folder: {run_dir}   (tensorboard --logdir {run_dir})", soft_wrap=True)
-    result = vae_train.train(run_dir, data, steps=args.steps)
-    if result.interrupted:
-        print(
-            f"stopped at step {result.step}; checkpoint saved in {run_dir}\n"
-            f"continue with: tonemorph midi train interpolate --resume {run_dir}",
-            file=sys.stderr,
-        )
+    _console().print(f"{line}; cache {data.meta.get('cache')}", soft_wrap=True)
+    config = lambda: vae_train.VAEConfig(**_steps(args))
+    result = _train_run(args, "interpolate", vae_train, config, run_dir, out, data, numbers)
+    if result is None:
         return 130
     model = vae_train.model_from_checkpoint(vae_train.load_checkpoint(run_dir))
     held_out = result.history["validation"][-1][1]
@@ -483,7 +450,9 @@ def cmd_train_interpolate(args: argparse.Namespace) -> int:
             "train_steps": result.step,
         },
     )
-    weights = vae_train.save_weights(run_dir, decoder.with_name(decoder.name.removesuffix("_decoder.onnx") + ".pt"))
+    weights = vae_train.save_weights(
+        run_dir, decoder.with_name(decoder.name.removesuffix("_decoder.onnx") + ".pt")
+    )
     print(
         f"model:   {encoder}\n         {decoder}\n         (held-out 2-bar windows rebuilt: "
         f"{held_out['accuracy']:.3f} of steps, {held_out['note_on_accuracy']:.3f} of note onsets)"
@@ -598,59 +567,54 @@ def add_midi_commands(sub) -> None:
     )
     p.add_argument("a", help="the MIDI clip to start from (A)")
     p.add_argument("b", help="the MIDI clip to end at (B), as long as A")
-    p.add_argument("--out", "-o", required=True, metavar="DIR", help="the folder for the clips (made if missing)")
-    p.add_argument("--steps", type=int, default=5, help="clips written, A's and B's ends included, 2..32 (default 5)")
+    _out_dir_option(p)
     p.add_argument(
-        "--temperature",
-        type=_number,
-        default=0.0,
-        help="0: the likeliest notes (default; the seed changes nothing); above 0: drawn, wilder as it rises",
+        "--steps", type=int, default=5, help="clips written, A's and B's ends included, 2..32 (default 5)"
     )
-    p.add_argument("--seed", type=int, default=None, help="the same seed gives the same clips (default: random)")
-    p.add_argument(
-        "--model", metavar="PATH", help="another melody VAE (either of its two .onnx files; default: the bundled one)"
+    _draw_options(
+        p,
+        temperature=0.0,
+        temperature_help="0: the likeliest notes (default; the seed changes nothing); above 0: drawn, wilder as "
+        "it rises",
+        model_help="another melody VAE (either of its two .onnx files; default: the bundled one)",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace clips of an earlier run in the folder")
     p.set_defaults(func=cmd_interpolate)
 
     for tool, help_text, description in (
         (
             "groove",
             "a quantised drum clip played with a drummer's timing and dynamics",
-            ("Groove (after Magenta's GrooVAE humanize): each variation gives the drum clip in CLIP (General MIDI "
-            "drums on channel 10) new velocities and micro-timing (within half a sixteenth); which drums hit, on "
-            "which steps, stays, and the clip's own velocities are not used. The model learned from drum "
-            "patterns whose timing and dynamics a rule-based humaniser made (no human-played drum data was "
-            "available; see the README). Clips up to 64 bars, worked in 2-bar windows with one feel per "
-            "variation. A file whose notes are not on channel 10 is refused (use drumify for those)."),
+            (
+                "Groove (after Magenta's GrooVAE humanize): each variation gives the drum clip in CLIP (General MIDI "
+                "drums on channel 10) new velocities and micro-timing (within half a sixteenth); which drums hit, on "
+                "which steps, stays, and the clip's own velocities are not used. The model learned from drum "
+                "patterns whose timing and dynamics a rule-based humaniser made (no human-played drum data was "
+                "available; see the README). Clips up to 64 bars, worked in 2-bar windows with one feel per "
+                "variation. A file whose notes are not on channel 10 is refused (use drumify for those)."
+            ),
         ),
         (
             "drumify",
             "a drum groove that follows the rhythm and accents of any clip",
-            ("Drumify (after Magenta's GrooVAE tap2drum): every onset of CLIP (a bassline, a melody, a tapped "
-            "rhythm, drums) collapsed to one tap track, the loudest note of a step its accent, and a drum "
-            "groove (kick, snare, hi-hats, toms, cymbals, with velocities and micro-timing) drawn to fit it, "
-            "as long as the clip (up to 64 bars, in 2-bar windows)."),
+            (
+                "Drumify (after Magenta's GrooVAE tap2drum): every onset of CLIP (a bassline, a melody, a tapped "
+                "rhythm, drums) collapsed to one tap track, the loudest note of a step its accent, and a drum "
+                "groove (kick, snare, hi-hats, toms, cymbals, with velocities and micro-timing) drawn to fit it, "
+                "as long as the clip (up to 64 bars, in 2-bar windows)."
+            ),
         ),
     ):
         p = midi_sub.add_parser(tool, help=help_text, description=description)
         p.add_argument("clip", help="the MIDI file (.mid)")
-        p.add_argument(
-            "--out", "-o", required=True, metavar="DIR", help="the folder for the clips (made if missing)"
-        )
+        _out_dir_option(p)
         p.add_argument("--variations", type=int, default=4, help="how many clips, 1..64 (default 4)")
-        p.add_argument(
-            "--temperature",
-            type=_number,
-            default=1.0,
-            help="0..10: 0 the model's likeliest feel (the same every time); 1 as it learned (default); "
-            "higher: wilder",
+        _draw_options(
+            p,
+            temperature=1.0,
+            temperature_help="0..10: 0 the model's likeliest feel (the same every time); 1 as it learned "
+            "(default); higher: wilder",
+            model_help="another midi-groove model (default: the bundled one)",
         )
-        p.add_argument(
-            "--seed", type=int, default=None, help="the same seed gives the same clips (default: random)"
-        )
-        p.add_argument("--model", metavar="PATH", help="another midi-groove model (default: the bundled one)")
-        p.add_argument("--overwrite", action="store_true", help="replace clips of an earlier run in the folder")
         p.set_defaults(func=cmd_groove_tool)
 
     p = midi_sub.add_parser(
