@@ -40,42 +40,80 @@ class MidiToolError(ValueError):
     """Input, settings or an output the tools cannot use: the message says which and what to do."""
 
 
+def midi_model_paths(name: str) -> list[Path]:
+    """midi/NAME in the user's models, then in the bundled ones: where a MIDI tool's model is looked for."""
+    return [d / "midi" / name for d in (user_models_dir(), bundled_models_dir())]
+
+
 def model_candidates(kind: str) -> list[Path]:
     """Where the `kind` ("melody" or "drums") model is looked for: the user's models, then the bundled."""
-    return [user_models_dir() / "midi" / f"{kind}.onnx", bundled_models_dir() / "midi" / f"{kind}.onnx"]
+    return midi_model_paths(f"{kind}.onnx")
+
+
+def find_model(path: str | os.PathLike | None, candidates: list[Path], what: str, advice: str) -> Path:
+    """A MIDI tool's model file: `path` if given (it must be a file), else the first of `candidates` that
+    exists; if none does, MidiToolError "WHAT is not installed (looked for ...); ADVICE"."""
+    if path is not None:
+        path = Path(path).expanduser()
+        if reason := not_a_file(path, "a model file"):
+            raise MidiToolError(reason)
+        return path
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    looked = " and ".join(f"'{c}'" for c in candidates)
+    raise MidiToolError(f"{what} is not installed (looked for {looked}); {advice}")
+
+
+@lru_cache(maxsize=8)
+def _open_model(opener: Callable, path: str, mtime_ns: int, *args: Any) -> Any:
+    return opener(path, *args)
+
+
+def open_model(opener: Callable, found: Path, *args: Any) -> Any:
+    """opener(found, *args) (a _core.midi model class), opened once per file (and again when the file
+    changes); the core's ValueError as MidiToolError."""
+    try:
+        return _open_model(opener, str(found), found.stat().st_mtime_ns, *args)
+    except ValueError as e:
+        raise MidiToolError(str(e)) from None
+
+
+def load_model(
+    opener: Callable, path: str | os.PathLike | None, candidates: list[Path], what: str, advice: str
+) -> Any:
+    """find_model(path, candidates, what, advice) opened with open_model(opener, ...)."""
+    return open_model(opener, find_model(path, candidates, what, advice))
+
+
+def run_core(call: Callable[[], dict], where: str = "") -> dict:
+    """call() (a _core.midi tool); its ValueError as MidiToolError, after `where` (e.g. the input's name)."""
+    try:
+        return call()
+    except ValueError as e:
+        raise MidiToolError(f"{where}{e}") from None
+
+
+def draw_seed(seed: int | None) -> int:
+    """`seed`, or a drawn one when None (the sidecar keeps it)."""
+    return secrets.randbelow(2**32) if seed is None else seed
 
 
 def find_event_model(kind: str, path: str | os.PathLike | None = None) -> Path:
     """The model file for `kind`: `path` if given, else the first of model_candidates that exists."""
     if kind not in KINDS:
         raise MidiToolError(f"kind must be one of {', '.join(KINDS)}, not '{kind}'.")
-    if path is not None:
-        path = Path(path).expanduser()
-        if reason := not_a_file(path, "a model file"):
-            raise MidiToolError(reason)
-        return path
-    for candidate in model_candidates(kind):
-        if candidate.is_file():
-            return candidate
-    looked = " and ".join(f"'{c}'" for c in model_candidates(kind))
-    raise MidiToolError(
-        f"the {kind} model is not installed (looked for {looked}); give a {MODEL_KINDS[kind]} model with "
-        "--model PATH."
+    return find_model(
+        path,
+        model_candidates(kind),
+        f"the {kind} model",
+        f"give a {MODEL_KINDS[kind]} model with --model PATH.",
     )
-
-
-@lru_cache(maxsize=4)
-def _open_model(path: str, model_kind: str, mtime_ns: int) -> _core.midi.EventModel:
-    return _core.midi.EventModel(path, model_kind)
 
 
 def load_event_model(kind: str, path: str | os.PathLike | None = None) -> _core.midi.EventModel:
     """The `kind` model, opened once per file (and again when the file changes)."""
-    found = find_event_model(kind, path)
-    try:
-        return _open_model(str(found), MODEL_KINDS[kind], found.stat().st_mtime_ns)
-    except ValueError as e:
-        raise MidiToolError(str(e)) from None
+    return open_model(_core.midi.EventModel, find_event_model(kind, path), MODEL_KINDS[kind])
 
 
 def read_clip(path: str | os.PathLike, kind: str = "auto") -> dict[str, Any]:
@@ -120,10 +158,15 @@ def _check_out_dir(out: Path, names: list[str], inputs: list[Path], overwrite: b
             )
 
 
-def _check_settings(bars: int, variations: int, temperature: float, seed: int | None) -> None:
-    """The C++ core checks these too; checked here first so nothing is read or created for a bad setting."""
+def check_seed(seed: int | None) -> None:
+    """None (draw one) or a whole number the core takes."""
     if seed is not None and not 0 <= seed < 2**63:
         raise MidiToolError(f"--seed must be a whole number from 0 to 2**63 - 1, not {seed}.")
+
+
+def _check_settings(bars: int, variations: int, temperature: float, seed: int | None) -> None:
+    """The C++ core checks these too; checked here first so nothing is read or created for a bad setting."""
+    check_seed(seed)
     if not 1 <= variations <= MAX_VARIATIONS:
         raise MidiToolError(f"--variations must be 1..{MAX_VARIATIONS}, not {variations}.")
     if not 1 <= bars <= MAX_BARS:
@@ -153,9 +196,11 @@ def _write_run(out: Path, result: dict, sidecar: dict, names: list[str]) -> dict
     return summary
 
 
-def _model_facts(model: _core.midi.EventModel) -> dict[str, Any]:
+def _model_facts(
+    model, keys: tuple[str, ...] = ("path", "kind", "name", "version", "description")
+) -> dict[str, Any]:
     info = model.info
-    return {k: info[k] for k in ("path", "kind", "name", "version", "description")}
+    return {k: info[k] for k in keys}
 
 
 def _run(
@@ -163,10 +208,7 @@ def _run(
 ) -> dict[str, Any]:
     """Runs the core (the output folder was checked before), then writes the clips and the sidecar."""
     names = output_names(tool, settings["variations"])
-    try:
-        result = call()
-    except ValueError as e:
-        raise MidiToolError(str(e)) from None
+    result = run_core(call)
     sidecar = {
         "tool": tool,
         **extra,
@@ -201,7 +243,7 @@ def continue_midi(
     if kind not in ("auto", *KINDS):
         raise MidiToolError(f"--kind must be auto, melody or drums, not '{kind}'.")
     clip, out = Path(clip).expanduser(), Path(out).expanduser()
-    seed = secrets.randbelow(2**32) if seed is None else seed
+    seed = draw_seed(seed)
     _check_out_dir(out, output_names("continue", variations), [clip], overwrite)
     read = read_clip(clip, kind)
     chosen = "drums" if read["clip"].drums else "melody"
@@ -250,7 +292,7 @@ def generate_midi(
     if kind not in KINDS:
         raise MidiToolError(f"--kind must be melody or drums, not '{kind}'.")
     out = Path(out).expanduser()
-    seed = secrets.randbelow(2**32) if seed is None else seed
+    seed = draw_seed(seed)
     _check_out_dir(out, output_names("generate", variations), [], overwrite)
     loaded = load_event_model(kind, model)
     settings = {

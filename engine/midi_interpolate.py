@@ -13,16 +13,24 @@ Generate do (tonemorph.engine.midi).
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from tonemorph.paths import bundled_models_dir, not_a_file, user_models_dir
-
 from . import _core
-from .midi import MidiToolError, _check_out_dir, _write_run, output_names, read_clip
+from .midi import (
+    MidiToolError,
+    _check_out_dir,
+    _model_facts,
+    _write_run,
+    check_seed,
+    draw_seed,
+    load_model,
+    midi_model_paths,
+    output_names,
+    read_clip,
+    run_core,
+)
 
 TOOL = "interpolate"
 MODEL_STEM = "melody_vae"
@@ -35,38 +43,14 @@ DEFAULT_TEMPERATURE = 0.0
 
 def model_candidates() -> list[Path]:
     """Where the melody VAE is looked for (its decoder file; the encoder lies beside it): user's, bundled."""
-    return [d / "midi" / f"{MODEL_STEM}_decoder.onnx" for d in (user_models_dir(), bundled_models_dir())]
-
-
-def find_vae(path: str | os.PathLike | None = None) -> Path:
-    """The melody VAE: `path` (either of its two files) if given, else the first of model_candidates."""
-    if path is not None:
-        path = Path(path).expanduser()
-        if reason := not_a_file(path, "a model file"):
-            raise MidiToolError(reason)
-        return path
-    for candidate in model_candidates():
-        if candidate.is_file():
-            return candidate
-    looked = " and ".join(f"'{c}'" for c in model_candidates())
-    raise MidiToolError(
-        f"the Interpolate model is not installed (looked for {looked}); give one with --model PATH, or make "
-        "it with `tonemorph midi train interpolate`."
-    )
-
-
-@lru_cache(maxsize=2)
-def _open(path: str, mtime_ns: int) -> _core.midi.MelodyVae:
-    return _core.midi.MelodyVae(path)
+    return midi_model_paths(f"{MODEL_STEM}_decoder.onnx")
 
 
 def load_vae(path: str | os.PathLike | None = None) -> _core.midi.MelodyVae:
-    """The melody VAE, opened once per file (and again when the file changes)."""
-    found = find_vae(path)
-    try:
-        return _open(str(found), found.stat().st_mtime_ns)
-    except ValueError as e:
-        raise MidiToolError(str(e)) from None
+    """The melody VAE (`path`, either of its two files, else the first of model_candidates that exists),
+    opened once per file (and again when the file changes)."""
+    advice = "give one with --model PATH, or make it with `tonemorph midi train interpolate`."
+    return load_model(_core.midi.MelodyVae, path, model_candidates(), "the Interpolate model", advice)
 
 
 def check_settings(steps: int, temperature: float, seed: int | None) -> None:
@@ -79,8 +63,7 @@ def check_settings(steps: int, temperature: float, seed: int | None) -> None:
         raise MidiToolError(
             f"--temperature must be 0 or more (0: the likeliest notes; 1: as the model learned), not {temperature}."
         )
-    if seed is not None and not 0 <= seed < 2**63:
-        raise MidiToolError(f"--seed must be a whole number from 0 to 2**63 - 1, not {seed}.")
+    check_seed(seed)
 
 
 def interpolate_midi(
@@ -102,13 +85,13 @@ def interpolate_midi(
     input; nothing is written then."""
     check_settings(steps, temperature, seed)
     a, b, out = Path(a).expanduser(), Path(b).expanduser(), Path(out).expanduser()
-    seed = secrets.randbelow(2**32) if seed is None else seed
+    seed = draw_seed(seed)
     names = output_names(TOOL, steps)
     _check_out_dir(out, names, [a, b], overwrite)
     read_a, read_b = read_clip(a, "auto"), read_clip(b, "auto")
     loaded = load_vae(model)
-    try:
-        result = _core.midi.interpolate(
+    result = run_core(
+        lambda: _core.midi.interpolate(
             loaded,
             read_a["clip"],
             read_b["clip"],
@@ -119,16 +102,14 @@ def interpolate_midi(
             b_name=str(b),
             progress=progress,
         )
-    except ValueError as e:
-        raise MidiToolError(str(e)) from None
-    info = loaded.info
+    )
     sidecar = {
         "tool": TOOL,
         "inputs": [str(a), str(b)],
         "read": {str(a): read_a["messages"], str(b): read_b["messages"]},
-        "model": {
-            k: info[k] for k in ("encoder_path", "decoder_path", "kind", "name", "version", "description")
-        },
+        "model": _model_facts(
+            loaded, ("encoder_path", "decoder_path", "kind", "name", "version", "description")
+        ),
         "settings": {"steps": steps, "temperature": temperature, "seed": seed},
         "seeds": [seed + i for i in range(steps)],
         "positions": list(result["positions"]),
