@@ -259,6 +259,8 @@ class _TranscribeModule:
     def loudest_line(
         self, notes: list[tuple[int, int, int, float, list[int] | None]], min_frames: int
     ) -> list[_TranscribedNote]: ...
+    def midi_file(self, notes: list[_TranscribedNote], bins_per_semitone: int) -> bytes:
+        """The transcription's MIDI file (what notes_to_midi writes, byte for byte)."""
     def resample(self, audio: ArrayLike, in_rate: float, out_rate: float) -> FloatArray: ...
 
 transcribe: _TranscribeModule
@@ -360,6 +362,16 @@ class _MidiModule:
         """SMF bytes -> {clip, format, ticks_per_quarter, tempo_changes, notes_in_file, messages}."""
     def read_clip_file(self, path: str, kind: str = "auto") -> dict: ...
     def write_clip(self, clip: _MidiClip, track_name: str = "tonemorph") -> bytes: ...
+    def render_clip(
+        self,
+        model: Model | None,
+        clip: _MidiClip,
+        sample_rate: float = 48000.0,
+        channels: int = 2,
+        tail_s: float = 2.0,
+        settings: dict[str, float] = ...,
+    ) -> FloatArray:
+        """The clip played through `model` in MIDI mode, offline: [channels, samples] (bind_engine.cpp)."""
     def one_voice(self, clip: _MidiClip) -> tuple[_MidiClip, int, int]:
         """(clip, dropped, shortened)."""
     def sample_event(self, logits: ArrayLike, temperature: float, rng: _Pcg32) -> int: ...

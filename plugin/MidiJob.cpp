@@ -222,6 +222,7 @@ void MidiJob::run(const Settings& requested) {
         const auto progress = [this](float fraction) { runner_.setProgress(0.05 + 0.9 * fraction, "composing"); };
         const auto* cancel = runner_.cancelFlag();
         midi::ToolResult result;
+        std::string transcribed;  // Transcribe: its MIDI file as written (timing and pitch bends kept)
         juce::StringArray messages;
         const auto note = [&](const std::vector<std::string>& lines) {
             for (const auto& line : lines) messages.add(juce::String::fromUTF8(line.c_str()));
@@ -318,10 +319,17 @@ void MidiJob::run(const Settings& requested) {
                     throw std::invalid_argument(("No pitched notes were heard in " + heard +
                                                  ": play single notes or a riff clearly, then try again.")
                                                     .toStdString());
+                // The file keeps the notes' own timing and their pitch bends, as `tonemorph midi transcribe` writes
+                // it; the clip (on the grid at the host's tempo) is what the list and the audition show.
                 result.clips.push_back(clipFromNotes(found.notes, hooks_.tempo ? hooks_.tempo() : 120.0));
+                transcribed = musician([&] { return midi::transcription_smf(found.notes, model->info().bins_per_semitone); });
+                const auto bent = std::count_if(found.notes.begin(), found.notes.end(), [](const midi::TranscribedNote& n) {
+                    return n.bends && std::any_of(n.bends->begin(), n.bends->end(), [](int b) { return b != 0; });
+                });
                 messages.add(juce::String(static_cast<int>(found.notes.size())) + " notes heard in " + heard +
-                             (settings.mono ? " (one voice kept, the loudest line)" : "") + ", at " +
-                             juce::String(result.clips.back().bpm, 1) + " bpm; pitch bends are not kept in the clip.");
+                             (settings.mono ? " (one voice kept, the loudest line)" : "") + "; the file keeps their timing and "
+                             "pitch bends (" + juce::String(static_cast<int>(bent)) + " bent notes), the audition plays them on "
+                             "the sixteenth grid at " + juce::String(result.clips.back().bpm, 1) + " bpm.");
                 break;
             }
         }
@@ -343,7 +351,10 @@ void MidiJob::run(const Settings& requested) {
                 const auto& clip = result.clips[i];
                 const juce::String name = juce::String(toolName(settings.tool)) + "-" +
                                           juce::String(static_cast<int>(i) + 1).paddedLeft('0', 2) + ".mid";
-                writeMidi(partial.getChildFile(name), clip);
+                if (i == 0 && !transcribed.empty())
+                    writeFileAtomically(partial.getChildFile(name), transcribed.data(), transcribed.size());
+                else
+                    writeMidi(partial.getChildFile(name), clip);
                 results.push_back({folder.getChildFile(name), static_cast<int>(clip.notes.size()),
                                    midi::whole_bars(clip.steps) / midi::kStepsPerBar, clip.drums});
             }

@@ -307,3 +307,22 @@ def test_audio_of_the_wrong_shape_or_rate_is_refused(models):
         core.run(engine, np.zeros(100, np.float32), 0.0)
     with pytest.raises(ValueError, match="channels"):
         core.run(engine, np.zeros((100, 10), np.float32), SR)
+
+
+def test_the_cpp_midi_writer_writes_the_reference_file(renders, models):
+    """_core.transcribe.midi_file (what transcribe() and the plugin write) gives byte for byte the file that
+    notes_to_midi (mido) makes of the same notes: times, velocities, every pitch-wheel event."""
+    import io
+
+    from tonemorph.midi.transcribe import engine_notes, notes_to_midi
+
+    _, engine = models
+    bent = 0
+    for _, audio in renders:
+        found, times = transcribe_audio(audio, SR, model=engine)
+        reference = io.BytesIO()
+        notes_to_midi(found, times, engine.info["bins_per_semitone"]).save(file=reference)
+        ours = core.midi_file(engine_notes(found, times), engine.info["bins_per_semitone"])
+        assert ours == reference.getvalue()
+        bent += sum(1 for n in found if n.bends and any(n.bends))
+    assert bent >= 5  # the wheel events were compared, not only notes (9 bent notes here)

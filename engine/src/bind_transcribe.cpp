@@ -208,6 +208,19 @@ void init_notes(py::module_& sub) {
         "One voice of (start, end, pitch, amplitude, bends or None) notes, as tonemorph.midi.notes.one_voice.");
 
     sub.def(
+        "midi_file",
+        [](const std::vector<std::tuple<int, int, int, double, std::optional<std::vector<int>>, double, double>>& notes,
+           int bins_per_semitone) {
+            std::vector<TranscribedNote> in;
+            for (const auto& [start, end, pitch, amplitude, bends, start_s, end_s] : notes)
+                in.push_back({start, end, pitch, amplitude, bends, start_s, end_s});
+            return py::bytes(transcription_smf(in, bins_per_semitone));
+        },
+        py::arg("notes"), py::arg("bins_per_semitone"),
+        "The MIDI file's bytes for (start frame, end frame, pitch, amplitude, bends or None, start s, end s) notes "
+        "(run()'s): what tonemorph.midi.transcribe.notes_to_midi writes, byte for byte; the plugin's writer.");
+
+    sub.def(
         "resample",
         [](const FloatArray& audio, double in_rate, double out_rate) {
             const float* x = mono_data(audio, "audio");

@@ -173,10 +173,28 @@ def frame_times(model: Model, n_frames: int) -> np.ndarray:
     return (k * model.hop - (k // kept) * (kept * model.hop - step)) / model.sample_rate
 
 
+def engine_notes(notes: list[Note], times: np.ndarray) -> list[tuple]:
+    """Notes as the C++ core takes them: (start frame, end frame, pitch, amplitude, bends or None, start s,
+    end s)."""
+    return [
+        (
+            n.start,
+            n.end,
+            n.pitch,
+            n.amplitude,
+            None if n.bends is None else list(n.bends),
+            float(times[n.start]),
+            float(times[n.end]),
+        )
+        for n in notes
+    ]
+
+
 def notes_to_midi(notes: list[Note], times: np.ndarray, bins_per_semitone: int):
     """A mido.MidiFile (type 0): the notes on channel 1 with velocity round(127 amplitude), and each note's
     bends as pitch-wheel events spread evenly from its start to its end (clipped at +-BEND_RANGE_SEMITONES),
-    the wheel back at the centre when a bent note ends."""
+    the wheel back at the centre when a bent note ends. The reference for the C++ writer that transcribe() and
+    the plugin use (_core.transcribe.midi_file, byte for byte the same file)."""
     import mido
 
     tempo = mido.bpm2tempo(TEMPO_BPM)
@@ -351,9 +369,9 @@ def transcribe(
             f"no notes found in '{src}' ({seconds:.1f} s){faint}: it sounds silent or unpitched (noise, "
             "drums) to the model. Nothing was written."
         )
-    midi = notes_to_midi(found, times, model.info["bins_per_semitone"])
+    data = _core.transcribe.midi_file(engine_notes(found, times), model.info["bins_per_semitone"])
     with atomic_path(out) as tmp:
-        midi.save(os.fspath(tmp))
+        tmp.write_bytes(data)
     return {
         "notes": len(found),
         "seconds": seconds,

@@ -13,6 +13,7 @@
 #include "Clip.h"
 #include "OnnxFile.h"
 #include "OrtRuntime.h"
+#include "SmfWriter.h"
 #include "TranscribeAudio.h"
 
 namespace tonemorph::midi {
@@ -259,6 +260,38 @@ TranscribeResult transcribe(const TranscribeModel& model, const TranscribeReques
     result.seconds = static_cast<double>(frames) / request.sample_rate;
     report(1.0f);
     return result;
+}
+
+std::string transcription_smf(const std::vector<TranscribedNote>& notes, int bins_per_semitone) {
+    // As mido.second2tick(seconds, 480, bpm2tempo(120)), then Python's round (half to even: nearbyint).
+    const double seconds_per_tick = std::lround(60e6 / kTranscribeTempoBpm) * 1e-6 / kWriteTicksPerQuarter;
+    const auto tick = [&](double seconds) { return static_cast<std::int64_t>(std::nearbyint(seconds / seconds_per_tick)); };
+    const double per_bin = 8192.0 / (kBendRangeSemitones * bins_per_semitone);
+    const auto wheel = [](std::int64_t at, int value) {
+        const int v = std::clamp(value, -8192, 8191) + 8192;
+        return TickEvent{at, 1, {0xE0, static_cast<std::uint8_t>(v & 0x7F), static_cast<std::uint8_t>(v >> 7)}, 3};
+    };
+    std::vector<TickEvent> events;  // at one tick: note-offs (0), then the wheel (1), then note-ons (2)
+    events.push_back({0, -1, {0xC0, static_cast<std::uint8_t>(kTranscribeProgram), 0}, 2});
+    for (const TranscribedNote& n : notes) {
+        const auto pitch = static_cast<std::uint8_t>(std::clamp(n.pitch, 0, 127));
+        const double velocity = std::clamp(std::nearbyint(127.0 * n.amplitude), 1.0, 127.0);
+        events.push_back({tick(n.start_s), 2, {0x90, pitch, static_cast<std::uint8_t>(velocity)}, 3});
+        events.push_back({tick(n.end_s), 0, {0x80, pitch, 0}, 3});
+        if (!n.bends || n.bends->empty()) continue;
+        const auto count = n.bends->size();
+        const double step = count > 1 ? (n.end_s - n.start_s) / static_cast<double>(count - 1) : 0.0;
+        for (std::size_t i = 0; i < count; ++i) {  // numpy's linspace: i * step + start, the last one exactly end
+            const double at = i + 1 == count && count > 1 ? n.end_s : static_cast<double>(i) * step + n.start_s;
+            events.push_back(wheel(tick(at), static_cast<int>(std::nearbyint((*n.bends)[i] * per_bin))));
+        }
+        events.push_back(wheel(tick(n.end_s), 0));
+    }
+    TrackHeader header;
+    header.name = "transcribed";
+    header.bpm = kTranscribeTempoBpm;
+    header.time_signature = false;
+    return write_smf_events(std::move(events), header);
 }
 
 }  // namespace tonemorph::midi

@@ -92,4 +92,15 @@ struct TranscribeResult {
 TranscribeResult transcribe(const TranscribeModel& model, const TranscribeRequest& request,
                             const Progress& progress = {}, const std::atomic<bool>* cancel = nullptr);
 
+constexpr int kTranscribeTempoBpm = 120;  // the file's tempo map; note times are seconds, so any would do
+constexpr int kTranscribeProgram = 4;     // General MIDI Electric Piano 1 (0-based), as Basic Pitch writes
+constexpr int kBendRangeSemitones = 2;    // a General MIDI synth's default pitch-bend range
+
+// The notes (with start_s / end_s) as a MIDI file, byte for byte what tonemorph/midi/transcribe.py's
+// notes_to_midi writes: type 0, kWriteTicksPerQuarter at kTranscribeTempoBpm, track "transcribed", program
+// kTranscribeProgram, the notes on channel 1 at their times with velocity round(127 amplitude) (1..127), and
+// each note's bends as pitch-wheel events spread evenly from its start to its end (clipped to
+// +-kBendRangeSemitones), the wheel centred where a bent note ends. Ties round to even, as Python's round.
+std::string transcription_smf(const std::vector<TranscribedNote>& notes, int bins_per_semitone);
+
 }  // namespace tonemorph::midi
