@@ -734,7 +734,7 @@ def test_a_damaged_or_incomplete_model_file_is_refused_with_the_reason(tmp_path)
     graph = onnx.load(str(MELODY))
     for key, value, message in (
         ("num_events", None, "metadata 'num_events' is missing"),
-        ("hidden", "lots", "metadata 'hidden' must be a whole number"),
+        ("hidden", "lots", "metadata 'hidden' is 'lots', not a whole number 1..4096"),
         ("max_pitch", "90", "its note range does not match its number of events"),
     ):
         edited = onnx.ModelProto()

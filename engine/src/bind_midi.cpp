@@ -72,21 +72,11 @@ py::dict info_dict(const EventModelInfo& i) {
     return d;
 }
 
-// Calls progress(fraction) with the GIL, and lets Ctrl-C through (KeyboardInterrupt ends the run); a callback
-// that returns False sets `cancel`, which the core sees at its next step (as the plugin's Cancel button does).
-Progress python_progress(const py::object& callback, std::atomic<bool>& cancel) {
-    return [callback, &cancel](float fraction) {
-        py::gil_scoped_acquire gil;
-        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-        if (!callback.is_none() && callback(fraction).ptr() == Py_False) cancel.store(true);
-    };
-}
-
 // Runs a tool without the GIL; tonemorph::Cancelled becomes the submodule's Cancelled (a RuntimeError).
 template <typename Run>
 py::dict run_tool(const py::object& progress, const py::object& cancelled, Run run) {
     std::atomic<bool> cancel{false};
-    const auto report = python_progress(progress, cancel);
+    const Progress report = fraction_progress(progress, &cancel);
     ToolResult result;
     try {
         py::gil_scoped_release release;

@@ -22,11 +22,7 @@ using GrooveTool = ToolResult (*)(const GrooveModel&, const GrooveRequest&, cons
 py::dict run_tool(GrooveTool tool, const GrooveHandle& h, const Clip& clip, int variations, double temperature,
                   std::uint64_t seed, const py::object& progress) {
     const GrooveRequest request{clip, variations, temperature, seed};
-    const Progress report = [progress](float fraction) {
-        py::gil_scoped_acquire gil;
-        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-        if (!progress.is_none()) progress(fraction);
-    };
+    const Progress report = fraction_progress(progress);
     ToolResult result;
     {
         py::gil_scoped_release release;

@@ -70,13 +70,7 @@ void bind_midi_interpolate(py::module_& m) {
         [](const VaeHandle& h, const Clip& a, const Clip& b, int steps, double temperature, std::uint64_t seed,
            const std::string& a_name, const std::string& b_name, py::object progress) {
             InterpolateRequest r{a, b, a_name, b_name, steps, temperature, seed};
-            Progress report;
-            if (!progress.is_none())
-                report = [progress](float fraction) {
-                    py::gil_scoped_acquire gil;
-                    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-                    progress(fraction);
-                };
+            const Progress report = fraction_progress(progress);
             InterpolateResult result;
             {
                 py::gil_scoped_release release;

@@ -4,6 +4,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <atomic>
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -28,6 +30,19 @@ inline const float* mono_data(const FloatArray& a, const char* what) {
         throw py::value_error(std::string(what) + " must be a 1-D float32 array, got " +
                               std::to_string(a.ndim()) + " dimensions");
     return a.data();
+}
+
+// A core's progress(fraction) that calls the Python `callback` (None: no call) with the GIL and lets Ctrl-C
+// through (KeyboardInterrupt ends the run); with `cancel`, a callback that returns False sets it, which the core
+// sees at its next step (as the plugin's Cancel button does).
+inline std::function<void(float)> fraction_progress(const py::object& callback, std::atomic<bool>* cancel = nullptr) {
+    return [callback, cancel](float fraction) {
+        py::gil_scoped_acquire gil;
+        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+        if (callback.is_none()) return;
+        const py::object answer = callback(fraction);
+        if (cancel != nullptr && answer.ptr() == Py_False) cancel->store(true);
+    };
 }
 
 }  // namespace tonemorph

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "Clip.h"
+#include "ModelMetadata.h"
 #include "OnnxFile.h"
 #include "OrtRuntime.h"
 
@@ -24,23 +25,12 @@ const char* const kOutputNames[] = {"logits", "state_out"};
     throw MidiError("'" + path + "' cannot be used as a MIDI model: " + why + ".");
 }
 
-// A metadata value as the model wrote it, cut to printable ASCII (a hostile file cannot break a message).
-std::string shown(const std::string& text) {
-    std::string out;
-    for (char c : text.substr(0, 40)) out += std::isprint(static_cast<unsigned char>(c)) ? c : '?';
-    return out;
-}
-
-int whole_number(const std::map<std::string, std::string>& meta, const std::string& path, const std::string& key,
-                 int low, int high) {
-    const auto it = meta.find(key);
-    if (it == meta.end()) fail(path, "metadata '" + key + "' is missing");
-    char* end = nullptr;
-    const long value = std::strtol(it->second.c_str(), &end, 10);
-    if (it->second.empty() || *end != '\0' || value < low || value > high)
-        fail(path, "metadata '" + key + "' must be a whole number from " + std::to_string(low) + " to " +
-                       std::to_string(high) + ", not '" + shown(it->second) + "'");
-    return static_cast<int>(value);
+int whole_number(const Metadata& meta, const std::string& path, const std::string& key, int low, int high) {
+    try {
+        return metadata_int(meta, key, low, high);
+    } catch (const BadMetadata& e) {
+        fail(path, e.what());
+    }
 }
 
 // "[[36, 35], [38, 27]]" -> {{36, 35}, {38, 27}}: a JSON list of lists of MIDI notes, nothing else.
@@ -101,12 +91,12 @@ std::shared_ptr<const EventModel> EventModel::open(const std::string& path, cons
     if (found == meta.end())
         fail(path, "it has no 'kind' in its metadata; it is not one of tonemorph's MIDI models");
     if (found->second != kind)
-        throw MidiError("'" + path + "' is a '" + shown(found->second) + "' model, not a " + kind + " model.");
+        throw MidiError("'" + path + "' is a '" + printable_text(found->second) + "' model, not a " + kind + " model.");
     std::shared_ptr<EventModel> model(new EventModel());
     EventModelInfo& info = model->info_;
     info.path = path;
     info.kind = kind;
-    info.name = meta.count("name") ? shown(meta.at("name")) : "";
+    info.name = meta.count("name") ? printable_text(meta.at("name")) : "";
     info.description = meta.count("description") ? meta.at("description").substr(0, 500) : "";
     info.version = whole_number(meta, path, "version", 0, 1 << 20);
     info.num_events = whole_number(meta, path, "num_events", 2, kMaxEvents);

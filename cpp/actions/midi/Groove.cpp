@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <map>
 
+#include "ModelMetadata.h"
 #include "OnnxFile.h"
 #include "OrtRuntime.h"
 
@@ -28,22 +29,12 @@ const char* const kGrooveOutputs[] = {"hit_logits", "velocity", "offset"};
     throw MidiError("'" + path + "' cannot be used as a groove model: " + why + ".");
 }
 
-std::string printable(const std::string& text) {
-    std::string out;
-    for (char c : text.substr(0, 40)) out += std::isprint(static_cast<unsigned char>(c)) ? c : '?';
-    return out;
-}
-
-int meta_int(const std::map<std::string, std::string>& meta, const std::string& path, const std::string& key,
-             int low, int high) {
-    const auto it = meta.find(key);
-    if (it == meta.end()) refuse(path, "metadata '" + key + "' is missing");
-    char* end = nullptr;
-    const long value = std::strtol(it->second.c_str(), &end, 10);
-    if (it->second.empty() || *end != '\0' || value < low || value > high)
-        refuse(path, "metadata '" + key + "' is '" + printable(it->second) + "', not a whole number " +
-                         std::to_string(low) + ".." + std::to_string(high));
-    return static_cast<int>(value);
+int meta_int(const Metadata& meta, const std::string& path, const std::string& key, int low, int high) {
+    try {
+        return metadata_int(meta, key, low, high);
+    } catch (const BadMetadata& e) {
+        refuse(path, e.what());
+    }
 }
 
 // The classes as Python's json.dumps writes them, to compare with the model's metadata.
@@ -143,11 +134,11 @@ std::shared_ptr<const GrooveModel> GrooveModel::open(const std::string& path) {
     const auto kind = meta.find("kind");
     if (kind == meta.end()) refuse(path, "it has no 'kind' in its metadata; it is not one of tonemorph's MIDI models");
     if (kind->second != kGrooveKind)
-        throw MidiError("'" + path + "' is a '" + printable(kind->second) + "' model, not a " + kGrooveKind + " model.");
+        throw MidiError("'" + path + "' is a '" + printable_text(kind->second) + "' model, not a " + kGrooveKind + " model.");
     std::shared_ptr<GrooveModel> model(new GrooveModel());
     GrooveModelInfo& info = model->info_;
     info.path = path;
-    info.name = meta.count("name") ? printable(meta.at("name")) : "";
+    info.name = meta.count("name") ? printable_text(meta.at("name")) : "";
     info.description = meta.count("description") ? meta.at("description").substr(0, 500) : "";
     info.version = meta_int(meta, path, "version", 0, 1 << 20);
     info.latent = meta_int(meta, path, "latent", 1, kMaxLatent);
