@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from midi_reference import open_session, reference_sample  # tests/ is on pytest's pythonpath
+from midi_helpers import TUNE  # tests/ is on pytest's pythonpath
+from midi_reference import open_session, reference_sample
 from tonemorph.engine import _core
 
 from tonemorph.cli import main
@@ -23,16 +24,6 @@ from tonemorph.cli import main
 midi = _core.midi
 MELODY = Path(__file__).resolve().parents[1] / "models" / "midi" / "melody.onnx"
 ROUNDS = 5
-TUNE = [
-    (0, 4, 60),
-    (4, 8, 64),
-    (8, 12, 67),
-    (12, 16, 72),
-    (16, 18, 71),
-    (18, 20, 69),
-    (20, 24, 67),
-    (24, 32, 65),
-]
 CORE_OVER_BASELINE_LIMIT = 1.0  # the C++ loop must not be slower than Python's over the same ONNX Runtime
 
 

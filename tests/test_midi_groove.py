@@ -10,13 +10,12 @@ from pathlib import Path
 import mido
 import numpy as np
 import pytest
+from midi_helpers import length_in_steps, run_cli  # tests/ is on pytest's pythonpath
 from tonemorph.engine import _core
 from tonemorph.engine.midi_groove import drumify_midi, groove_midi
 from tonemorph.training.midi import groove_data as gd
 from tonemorph.training.midi import groove_reference as ref
 from tonemorph.training.midi.groove_export import DRUM_CLASSES
-
-from tonemorph.cli import main
 
 midi = _core.midi
 SHIPPED = Path(__file__).resolve().parents[1] / "models" / "midi" / "groove.onnx"
@@ -70,17 +69,6 @@ def onsets_of(path) -> list[tuple[float, int, int, int]]:
         if message.type == "note_on" and message.velocity > 0:
             out.append((now / step, message.note, message.velocity, message.channel))
     return sorted(out)
-
-
-def length_in_steps(path) -> int:
-    song = mido.MidiFile(path)
-    return round(sum(m.time for m in song.tracks[0]) / (song.ticks_per_beat / 4))
-
-
-def run_cli(capsys, *args) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, " ".join(captured.err.split())
 
 
 def drum_clip(notes, steps=32) -> _core.midi.Clip:

@@ -14,27 +14,15 @@ from pathlib import Path
 import mido
 import numpy as np
 import pytest
-from midi_reference import Pcg32, reference_sample  # tests/ is on pytest's pythonpath
+from midi_helpers import TUNE, length_in_steps, run_cli  # tests/ is on pytest's pythonpath
+from midi_reference import Pcg32, reference_sample
 from tonemorph.engine import _core
 from tonemorph.engine.midi import MidiToolError, continue_midi, generate_midi, read_clip, write_clip
-
-from tonemorph.cli import main
 
 midi = _core.midi
 MELODY = Path(__file__).resolve().parents[1] / "models" / "midi" / "melody.onnx"
 TPQ = 96
 STEP_TICKS = TPQ // 4
-# A C major tune of 2 bars: (start step, end step, pitch)
-TUNE = [
-    (0, 4, 60),
-    (4, 8, 64),
-    (8, 12, 67),
-    (12, 16, 72),
-    (16, 18, 71),
-    (18, 20, 69),
-    (20, 24, 67),
-    (24, 32, 65),
-]
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
@@ -74,17 +62,6 @@ def notes_of(path) -> list[tuple[int, int, int]]:
         elif message.type in ("note_on", "note_off") and message.note in on:
             out.append((round(on.pop(message.note) / step), round(now / step), message.note))
     return sorted(out)
-
-
-def length_in_steps(path) -> int:
-    song = mido.MidiFile(path)
-    return round(sum(m.time for m in song.tracks[0]) / (song.ticks_per_beat / 4))
-
-
-def run_cli(capsys, *args) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, " ".join(captured.err.split())
 
 
 @pytest.fixture(scope="module")
