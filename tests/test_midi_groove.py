@@ -10,7 +10,8 @@ from pathlib import Path
 import mido
 import numpy as np
 import pytest
-from midi_helpers import length_in_steps, run_cli  # tests/ is on pytest's pythonpath
+from midi_helpers import length_in_steps, run_cli
+from midi_helpers import make_midi as midi_file  # tests/ is on pytest's pythonpath
 from tonemorph.engine import _core
 from tonemorph.engine.midi_groove import drumify_midi, groove_midi
 from tonemorph.training.midi import groove_data as gd
@@ -37,26 +38,8 @@ BEAT = (
 
 def make_midi(path, notes, *, channel=9, tpq=TPQ, end_step=None):
     """notes: (step, pitch[, velocity[, length in steps]]) -> a type 0 MIDI file."""
-    song = mido.MidiFile(type=0, ticks_per_beat=tpq)
-    events = [(0, 0, mido.MetaMessage("set_tempo", tempo=500000))]
-    for n in notes:
-        step, pitch = n[0], n[1]
-        velocity = n[2] if len(n) > 2 else 90
-        length = n[3] if len(n) > 3 else 1
-        events.append(
-            (step * tpq // 4, 2, mido.Message("note_on", channel=channel, note=pitch, velocity=velocity))
-        )
-        events.append(((step + length) * tpq // 4, 1, mido.Message("note_off", channel=channel, note=pitch)))
-    events.sort(key=lambda e: (e[0], e[1]))
-    track, now = mido.MidiTrack(), 0
-    for tick, _, message in events:
-        track.append(message.copy(time=tick - now))
-        now = tick
-    if end_step is not None:
-        track.append(mido.MetaMessage("end_of_track", time=max(0, end_step * tpq // 4 - now)))
-    song.tracks.append(track)
-    song.save(path)
-    return Path(path)
+    spans = [(n[0], n[0] + (n[3] if len(n) > 3 else 1), n[1], n[2] if len(n) > 2 else 90) for n in notes]
+    return midi_file(path, spans, channel=channel, tpq=tpq, end_step=end_step)
 
 
 def onsets_of(path) -> list[tuple[float, int, int, int]]:
