@@ -125,12 +125,6 @@ std::string dims_text(const std::vector<std::int64_t>& dims) {
     return t + "]";
 }
 
-const OnnxValueInfo* find_value(const std::vector<OnnxValueInfo>& values, const char* name) {
-    for (const auto& v : values)
-        if (v.name == name) return &v;
-    return nullptr;
-}
-
 // The graph's declared signature against the contract (docs/model-format.md): names, float32, ranks and
 // every static size. T (the frame axis) may be symbolic.
 void check_signature(const OnnxFile& file, ModelInfo& info, const std::string& path) {
@@ -274,14 +268,8 @@ std::unique_ptr<Ort::Session> make_session(const std::string& path) {
     } catch (const OrtUnavailable& e) {
         fail(path, std::string("its graph needs ONNX Runtime, which cannot be used here: ") + e.what());
     }
-    Ort::SessionOptions options;
-    options.SetIntraOpNumThreads(1);
-    options.SetInterOpNumThreads(1);
-    options.SetExecutionMode(ExecutionMode::ORT_SEQUENTIAL);
-    options.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
-    options.AddConfigEntry("session.intra_op.allow_spinning", "0");
     try {
-        return open_session(path, options);
+        return open_single_thread_session(path);
     } catch (const Ort::Exception& e) {
         fail(path, std::string("ONNX Runtime cannot open it (") + e.what() +
                        "). Is it a complete .onnx file? Re-export it with `tonemorph export`.");

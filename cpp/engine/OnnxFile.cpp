@@ -399,4 +399,10 @@ OnnxFile OnnxFile::read(const std::string& path, std::size_t max_bytes) {
     return parse(bytes);
 }
 
+const OnnxValueInfo* find_value(const std::vector<OnnxValueInfo>& values, const std::string& name) {
+    for (const auto& v : values)
+        if (v.name == name) return &v;
+    return nullptr;
+}
+
 }  // namespace tonemorph

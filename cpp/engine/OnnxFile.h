@@ -48,6 +48,9 @@ struct OnnxValueInfo {
     std::vector<std::int64_t> dims;  // -1 where the dimension is symbolic or unknown
 };
 
+// The value named `name` in a graph's inputs or outputs, or nullptr.
+const OnnxValueInfo* find_value(const std::vector<OnnxValueInfo>& values, const std::string& name);
+
 struct OnnxGraph {
     std::vector<OnnxNode> nodes;
     std::vector<OnnxTensor> initializers;

@@ -106,4 +106,14 @@ std::unique_ptr<Ort::Session> open_session(const std::string& path, const Ort::S
     return std::make_unique<Ort::Session>(ort_env(), std::filesystem::u8path(path).c_str(), options);
 }
 
+std::unique_ptr<Ort::Session> open_single_thread_session(const std::string& path) {
+    Ort::SessionOptions options;
+    options.SetIntraOpNumThreads(1);
+    options.SetInterOpNumThreads(1);
+    options.SetExecutionMode(ExecutionMode::ORT_SEQUENTIAL);
+    options.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
+    options.AddConfigEntry("session.intra_op.allow_spinning", "0");
+    return open_session(path, options);
+}
+
 }  // namespace tonemorph

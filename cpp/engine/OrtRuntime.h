@@ -35,4 +35,8 @@ Ort::Env& ort_env();
 // does.
 std::unique_ptr<Ort::Session> open_session(const std::string& path, const Ort::SessionOptions& options);
 
+// open_session on one thread, as the engine's worker and every offline action's models run: one intra-op and
+// one inter-op thread, sequential execution, every graph optimisation, no spinning while idle.
+std::unique_ptr<Ort::Session> open_single_thread_session(const std::string& path);
+
 }  // namespace tonemorph

@@ -65,12 +65,6 @@ std::vector<std::vector<int>> note_lists(const std::string& text, const std::str
     return out;
 }
 
-const OnnxValueInfo* find_value(const std::vector<OnnxValueInfo>& values, const char* name) {
-    for (const auto& v : values)
-        if (v.name == name) return &v;
-    return nullptr;
-}
-
 }  // namespace
 
 EventModel::~EventModel() = default;
@@ -125,14 +119,8 @@ std::shared_ptr<const EventModel> EventModel::open(const std::string& path, cons
     for (const char* name : kOutputNames)
         if (!find_value(file.graph.outputs, name)) fail(path, std::string("the graph has no output '") + name + "'");
 
-    Ort::SessionOptions options;
-    options.SetIntraOpNumThreads(1);
-    options.SetInterOpNumThreads(1);
-    options.SetExecutionMode(ExecutionMode::ORT_SEQUENTIAL);
-    options.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
-    options.AddConfigEntry("session.intra_op.allow_spinning", "0");
     try {
-        model->session_ = open_session(path, options);
+        model->session_ = open_single_thread_session(path);
     } catch (const Ort::Exception& e) {
         fail(path, std::string("ONNX Runtime cannot open it (") + e.what() + ")");
     }

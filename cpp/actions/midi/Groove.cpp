@@ -152,22 +152,13 @@ std::shared_ptr<const GrooveModel> GrooveModel::open(const std::string& path) {
     const auto classes = meta.find("drum_classes");
     if (classes == meta.end() || classes->second != classes_json())
         refuse(path, "its metadata 'drum_classes' is not the nine drum classes this tonemorph knows");
-    auto has = [](const std::vector<OnnxValueInfo>& values, const char* name) {
-        return std::any_of(values.begin(), values.end(), [name](const OnnxValueInfo& v) { return v.name == name; });
-    };
     for (const char* name : kGrooveInputs)
-        if (!has(file.graph.inputs, name)) refuse(path, std::string("the graph has no input '") + name + "'");
+        if (!find_value(file.graph.inputs, name)) refuse(path, std::string("the graph has no input '") + name + "'");
     for (const char* name : kGrooveOutputs)
-        if (!has(file.graph.outputs, name)) refuse(path, std::string("the graph has no output '") + name + "'");
+        if (!find_value(file.graph.outputs, name)) refuse(path, std::string("the graph has no output '") + name + "'");
 
-    Ort::SessionOptions options;
-    options.SetIntraOpNumThreads(1);
-    options.SetInterOpNumThreads(1);
-    options.SetExecutionMode(ExecutionMode::ORT_SEQUENTIAL);
-    options.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
-    options.AddConfigEntry("session.intra_op.allow_spinning", "0");
     try {
-        model->session_ = open_session(path, options);
+        model->session_ = open_single_thread_session(path);
     } catch (const Ort::Exception& e) {
         refuse(path, std::string("ONNX Runtime cannot open it (") + e.what() + ")");
     }

@@ -85,14 +85,8 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 std::string strip(const std::string& s, const std::string& suffix) { return s.substr(0, s.size() - suffix.size()); }
 
 std::unique_ptr<Ort::Session> session(const std::string& path) {
-    Ort::SessionOptions options;
-    options.SetIntraOpNumThreads(1);
-    options.SetInterOpNumThreads(1);
-    options.SetExecutionMode(ExecutionMode::ORT_SEQUENTIAL);
-    options.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
-    options.AddConfigEntry("session.intra_op.allow_spinning", "0");
     try {
-        return open_session(path, options);
+        return open_single_thread_session(path);
     } catch (const Ort::Exception& e) {
         fail(path, std::string("ONNX Runtime cannot open it (") + e.what() + ")");
     }

@@ -72,22 +72,13 @@ std::shared_ptr<const SamplerModel> SamplerModel::open(const std::string& path) 
     for (int c = 0; c < kConditionCount; ++c)
         if (info.unspecified[static_cast<std::size_t>(c)] >= info.condition_values[static_cast<std::size_t>(c)])
             refuse(path, "its unspecified condition values are out of range");
-    auto has = [](const std::vector<OnnxValueInfo>& values, const char* name) {
-        return std::any_of(values.begin(), values.end(), [name](const OnnxValueInfo& v) { return v.name == name; });
-    };
     for (const char* name : kInputs)
-        if (!has(file.graph.inputs, name)) refuse(path, std::string("the graph has no input '") + name + "'");
+        if (!find_value(file.graph.inputs, name)) refuse(path, std::string("the graph has no input '") + name + "'");
     for (const char* name : kOutputs)
-        if (!has(file.graph.outputs, name)) refuse(path, std::string("the graph has no output '") + name + "'");
+        if (!find_value(file.graph.outputs, name)) refuse(path, std::string("the graph has no output '") + name + "'");
 
-    Ort::SessionOptions options;
-    options.SetIntraOpNumThreads(1);
-    options.SetInterOpNumThreads(1);
-    options.SetExecutionMode(ExecutionMode::ORT_SEQUENTIAL);
-    options.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
-    options.AddConfigEntry("session.intra_op.allow_spinning", "0");
     try {
-        model->session_ = open_session(path, options);
+        model->session_ = open_single_thread_session(path);
     } catch (const Ort::Exception& e) {
         refuse(path, std::string("ONNX Runtime cannot open it (") + e.what() + ")");
     }
