@@ -21,7 +21,7 @@ import torch
 from ..train import StopRequest, _console, _progress, atomic_save
 from .groove_data import Grids, GrooveSampler, fixed_examples
 from .groove_model import GrooveVAE, loss_terms
-from .melody_train import build_optimizer
+from .melody_train import build_optimizer, resume_state, save_state
 
 CHECKPOINT_NAME = "checkpoint.pt"
 TENSORBOARD_DIR = "tensorboard"
@@ -188,15 +188,7 @@ def _train(run_dir: Path, grids: Grids, steps, show_progress, on_step) -> Groove
         validation = grids.side(validation=False)
     model = GrooveVAE(**saved["model_args"])
     model.load_state_dict(saved["model"])
-    optimizer, scheduler = build_optimizer(model, config)
-    optimizer.load_state_dict(saved["optimizer"])
-    scheduler.load_state_dict(saved["scheduler"])
-    step, history, elapsed_before = int(saved["step"]), saved["history"], float(saved["elapsed_seconds"])
-    if saved["rng"] is not None:
-        torch.set_rng_state(saved["rng"]["torch"])
-        sampler.rng.bit_generator.state = saved["rng"]["sampler"]
-    else:
-        torch.manual_seed(config.seed + 1)
+    optimizer, scheduler, step, history, elapsed_before = resume_state(saved, config, model, sampler)
 
     from torch.utils.tensorboard import SummaryWriter
 
@@ -204,19 +196,17 @@ def _train(run_dir: Path, grids: Grids, steps, show_progress, on_step) -> Groove
     started = time.perf_counter()
 
     def checkpoint() -> None:
-        atomic_save(
-            {
-                **saved,
-                "config": asdict(config),
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "step": step,
-                "history": history,
-                "rng": {"torch": torch.get_rng_state(), "sampler": sampler.rng.bit_generator.state},
-                "elapsed_seconds": elapsed_before + time.perf_counter() - started,
-            },
+        save_state(
             run_dir / CHECKPOINT_NAME,
+            saved,
+            config,
+            model,
+            optimizer,
+            scheduler,
+            sampler,
+            step,
+            history,
+            elapsed_before + time.perf_counter() - started,
         )
 
     console = _console()

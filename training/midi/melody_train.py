@@ -185,6 +185,51 @@ def build_optimizer(model: nn.Module, config: MelodyConfig):
     return optimizer, scheduler
 
 
+def resume_state(saved: dict, config, model: nn.Module, sampler):
+    """A checkpoint's training state made live (the MIDI models' runs share it): its optimizer and scheduler
+    restored, its random state put back into torch and the crop sampler (a new run seeds torch with
+    config.seed + 1). Returns (optimizer, scheduler, step, history, elapsed seconds so far)."""
+    optimizer, scheduler = build_optimizer(model, config)
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    step, history, elapsed_before = int(saved["step"]), saved["history"], float(saved["elapsed_seconds"])
+    if saved["rng"] is not None:
+        torch.set_rng_state(saved["rng"]["torch"])
+        sampler.rng.bit_generator.state = saved["rng"]["sampler"]
+    else:
+        torch.manual_seed(config.seed + 1)
+    return optimizer, scheduler, step, history, elapsed_before
+
+
+def save_state(
+    path: Path,
+    saved: dict,
+    config,
+    model: nn.Module,
+    optimizer,
+    scheduler,
+    sampler,
+    step: int,
+    history: dict,
+    elapsed_seconds: float,
+) -> None:
+    """The run's checkpoint written atomically: what resume_state() takes back, beside the rest of `saved`."""
+    atomic_save(
+        {
+            **saved,
+            "config": asdict(config),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "step": step,
+            "history": history,
+            "rng": {"torch": torch.get_rng_state(), "sampler": sampler.rng.bit_generator.state},
+            "elapsed_seconds": elapsed_seconds,
+        },
+        path,
+    )
+
+
 def load_checkpoint(path: str | os.PathLike, task: str | None = "melody") -> dict:
     """A run's checkpoint (a run folder or its checkpoint.pt) of `task`, or of any task when task is None."""
     what = task or "MIDI model"
@@ -282,15 +327,7 @@ def _train(
     )
     validation = data.side(validation=True)
     model = model_from_checkpoint(saved)
-    optimizer, scheduler = build_optimizer(model, config)
-    optimizer.load_state_dict(saved["optimizer"])
-    scheduler.load_state_dict(saved["scheduler"])
-    step, history, elapsed_before = int(saved["step"]), saved["history"], float(saved["elapsed_seconds"])
-    if saved["rng"] is not None:
-        torch.set_rng_state(saved["rng"]["torch"])
-        sampler.rng.bit_generator.state = saved["rng"]["sampler"]
-    else:
-        torch.manual_seed(config.seed + 1)
+    optimizer, scheduler, step, history, elapsed_before = resume_state(saved, config, model, sampler)
 
     from torch.utils.tensorboard import SummaryWriter
 
@@ -298,19 +335,17 @@ def _train(
     started = time.perf_counter()
 
     def checkpoint() -> None:
-        atomic_save(
-            {
-                **saved,
-                "config": asdict(config),
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "step": step,
-                "history": history,
-                "rng": {"torch": torch.get_rng_state(), "sampler": sampler.rng.bit_generator.state},
-                "elapsed_seconds": elapsed_before + time.perf_counter() - started,
-            },
+        save_state(
             run_dir / CHECKPOINT_NAME,
+            saved,
+            config,
+            model,
+            optimizer,
+            scheduler,
+            sampler,
+            step,
+            history,
+            elapsed_before + time.perf_counter() - started,
         )
 
     console = _console()
