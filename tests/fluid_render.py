@@ -65,7 +65,18 @@ def render(midi, sr: int, tail_s: float) -> np.ndarray:
     return np.frombuffer(result.stdout, np.float32).copy()
 
 
+def main() -> None:
+    """The child's side: the samples go to the original stdout; anything FluidSynth or its bindings print
+    (a warning about an audio driver, seen on the CI machine) goes to stderr instead of into the samples."""
+    import os
+
+    samples_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    audio = render_here(sys.stdin.buffer.read(), int(sys.argv[1]), float(sys.argv[2]))
+    samples_out.write(audio.tobytes())
+    samples_out.close()
+
+
 if __name__ == "__main__":
-    sys.stdout.buffer.write(
-        render_here(sys.stdin.buffer.read(), int(sys.argv[1]), float(sys.argv[2])).tobytes()
-    )
+    main()
