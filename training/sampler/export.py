@@ -11,7 +11,9 @@ Metadata (strings; JSON where it is a structure): kind, name, version, descripti
 sample_rate, length, hop, audio_scale, conditions ([{name, values, unspecified}]), kinds (the kind index
 order), vocabulary ({words: {word: [condition, value]}, edges, kinds: counts}), schedule ({flow, solver,
 t_start, t_end, default_steps, default_guidance}), train_steps; and for the C++ loop, which reads no JSON,
-condition_values and unspecified_conditions (comma-separated), default_steps, default_guidance.
+condition_values and unspecified_conditions (comma-separated), default_steps, default_guidance, and the
+vocabulary flat (cpp/actions/sampler/Prompt.h): words ("word=condition index:value" joined by ';', a kind by
+its index in kinds), kind_names (comma-separated) and kind_sounds (sounds per kind, comma-separated).
 
 The file is written beside `path`, compared with torch in ONNX Runtime, and only then renamed into place.
 """
@@ -79,6 +81,9 @@ def metadata(
         "unspecified_conditions": ",".join(str(c["unspecified"]) for c in conditions),
         "default_steps": config.sample_steps,
         "default_guidance": repr(float(config.guidance)),
+        "words": flat_words(vocabulary),
+        "kind_names": ",".join(KINDS),
+        "kind_sounds": ",".join(str(vocabulary.get("kinds", {}).get(kind, 0)) for kind in KINDS),
         "schedule": json.dumps(
             {**SCHEDULE, "default_steps": config.sample_steps, "default_guidance": config.guidance}
         ),
@@ -87,6 +92,15 @@ def metadata(
     if description:
         props["description"] = description
     return {k: str(v) for k, v in props.items()}
+
+
+def flat_words(vocabulary: dict) -> str:
+    """{'words': {'snare': ['kind', 'snare'], 'bright': ['brightness_hz', 2]}} -> 'bright=1:2;snare=0:1'."""
+    entries = []
+    for word, (condition, value) in sorted(vocabulary["words"].items()):
+        index = KINDS.index(value) if condition == "kind" else int(value)
+        entries.append(f"{word}={CONDITIONS.index(condition)}:{index}")
+    return ";".join(entries)
 
 
 def parity_inputs(length: int, seed: int = PARITY_SEED) -> dict[str, np.ndarray]:

@@ -11,6 +11,7 @@
 #include "OrtRuntime.h"
 #include "midi/Groove.h"
 #include "midi/Sampler.h"
+#include "midi/TranscribeAudio.h"
 
 namespace tonemorph::sampler {
 
@@ -19,6 +20,8 @@ namespace {
 constexpr std::size_t kMaxSamplerModelBytes = std::size_t{64} << 20;
 constexpr int kMaxSampleRate = 192000;
 constexpr int kMaxLengthSeconds = 60;
+constexpr double kMinSoundRate = 1000.0, kMaxSoundRate = 768000.0;
+constexpr double kHalfPi = 1.57079632679489661923;
 const char* const kInputs[] = {"x", "t", "conditions"};
 const char* const kOutputs[] = {"velocity"};
 
@@ -65,6 +68,7 @@ std::shared_ptr<const SamplerModel> SamplerModel::open(const std::string& path) 
         info.default_guidance = metadata_double(meta, "default_guidance", 0.0, kMaxGuidance);
         info.condition_values = metadata_ints(meta, "condition_values", kConditionCount, 1, 1 << 16);
         info.unspecified = metadata_ints(meta, "unspecified_conditions", kConditionCount, 0, 1 << 16);
+        info.vocabulary = read_vocabulary(meta, info.condition_values);
     } catch (const BadMetadata& e) {
         refuse(path, e.what());
     }
@@ -125,6 +129,34 @@ std::vector<float> sampler_noise(std::uint64_t seed, int count) {
     return midi::groove_latent(rng, count, 1.0);
 }
 
+std::vector<float> fit_sound(const SamplerInfo& info, const std::vector<float>& planar, int channels, double rate,
+                             int samples) {
+    if (channels < 1 || planar.empty() || planar.size() % static_cast<std::size_t>(channels) != 0)
+        throw SamplerError("the sound is empty (or its samples are not a whole number of frames of " +
+                           std::to_string(channels) + " channels).");
+    if (!(rate >= kMinSoundRate && rate <= kMaxSoundRate))
+        throw SamplerError("the sound's sample rate is " + std::to_string(rate) + " Hz; give one of 1000..768000 Hz.");
+    const std::size_t frames = planar.size() / static_cast<std::size_t>(channels);
+    std::vector<float> mono = midi::mix_to_mono(planar.data(), channels, frames);
+    if (std::lround(rate) != info.sample_rate) mono = midi::resample_whole(mono, rate, info.sample_rate);
+    mono.resize(static_cast<std::size_t>(samples == 0 ? info.length : samples), 0.0f);
+    return mono;
+}
+
+std::vector<float> morph_start(const std::vector<float>& a, const std::vector<float>& b, double position) {
+    if (a.size() != b.size())
+        throw SamplerError("a morph's two sounds must have one length, not " + std::to_string(a.size()) + " and " +
+                           std::to_string(b.size()) + " samples.");
+    if (!(position >= 0.0 && position <= 1.0))
+        throw SamplerError("a morph's position must be 0..1, not " + std::to_string(position) + ".");
+    // equal power: two unrelated sounds keep their loudness in the middle of the walk; the ends are exact
+    const float wa = position == 1.0 ? 0.0f : static_cast<float>(std::cos(position * kHalfPi));
+    const float wb = position == 0.0 ? 0.0f : static_cast<float>(std::sin(position * kHalfPi));
+    std::vector<float> start(a.size());
+    for (std::size_t i = 0; i < a.size(); ++i) start[i] = wa * a[i] + wb * b[i];
+    return start;
+}
+
 std::vector<float> generate(const SamplerModel& model, const SampleRequest& request, const Progress& progress,
                             const std::atomic<bool>* cancel) {
     const SamplerInfo& info = model.info();
@@ -145,33 +177,69 @@ std::vector<float> generate(const SamplerModel& model, const SampleRequest& requ
     if (conditions.size() != kConditionCount)
         throw SamplerError("a sampler takes " + std::to_string(kConditionCount) + " conditions, not " +
                            std::to_string(conditions.size()) + ".");
+    const bool varied = !request.start.empty();
+    const double strength = varied ? request.strength : 1.0;
+    if (!(strength >= 0.0 && strength <= 1.0))
+        throw SamplerError("strength must be 0..1 (0 returns the sound, 1 ignores it), not " +
+                           std::to_string(request.strength) + ".");
+    if (varied && request.start.size() != static_cast<std::size_t>(samples))
+        throw SamplerError("the starting sound has " + std::to_string(request.start.size()) + " samples; the sound has " +
+                           std::to_string(samples) + ".");
     std::vector<float> x = request.noise.empty() ? sampler_noise(request.seed, samples) : request.noise;
     if (x.size() != static_cast<std::size_t>(samples))
         throw SamplerError("the noise has " + std::to_string(x.size()) + " samples; the sound has " +
                            std::to_string(samples) + ".");
-    const bool guided = guidance != 1.0 && conditions != null;
+    if (strength == 0.0) {
+        if (progress) progress(1.0f);
+        return request.start;
+    }
     const auto n = static_cast<std::size_t>(samples);
+    const float s = static_cast<float>(strength);
+    // x_t0 = s noise + (1 - s) x_1 at t0 = 1 - s (model.py's x_t = (1 - t) x_0 + t x_1)
+    if (varied)
+        for (std::size_t i = 0; i < n; ++i) x[i] = s * x[i] + (1.0f - s) * (request.start[i] / info.audio_scale);
+    const int count = varied ? static_cast<int>(std::ceil(strength * steps)) : steps;
+    const bool guided = guidance != 1.0 && conditions != null;
     std::vector<float> batch_x(guided ? 2 * n : n);
     std::vector<std::int64_t> batch_conditions(conditions);
     if (guided) batch_conditions.insert(batch_conditions.end(), null.begin(), null.end());
     const float g = static_cast<float>(guidance);
-    const auto step_count = static_cast<float>(steps);
-    for (int k = 0; k < steps; ++k) {
+    const auto step_count = static_cast<float>(count);
+    for (int k = 0; k < count; ++k) {
         check_cancel(cancel);
-        // t = k / steps as Python computes it (in double), then float32 as torch.full stores it
-        const float t = static_cast<float>(static_cast<double>(k) / static_cast<double>(steps));
+        // t = (1 - s) + s k / count as Python computes it (in double), then float32 as torch.full stores it
+        const float t = static_cast<float>((1.0 - strength) + strength * k / count);
         std::copy(x.begin(), x.end(), batch_x.begin());
         if (guided) std::copy(x.begin(), x.end(), batch_x.begin() + static_cast<std::ptrdiff_t>(n));
         const std::vector<float> v =
             model.velocity(batch_x, std::vector<float>(guided ? 2 : 1, t), batch_conditions, guided ? 2 : 1);
         for (std::size_t i = 0; i < n; ++i) {
             const float velocity = guided ? v[n + i] + g * (v[i] - v[n + i]) : v[i];
-            x[i] = x[i] + velocity / step_count;
+            x[i] = x[i] + velocity * s / step_count;
         }
         if (progress) progress(static_cast<float>(k + 1) / step_count);
     }
-    for (float& s : x) s *= info.audio_scale;
+    for (float& value : x) value *= info.audio_scale;
     return x;
+}
+
+std::vector<std::vector<float>> morph(const SamplerModel& model, const SampleRequest& request,
+                                      const std::vector<float>& a, const std::vector<float>& b, int count,
+                                      const Progress& progress, const std::atomic<bool>* cancel) {
+    if (count < 2)
+        throw SamplerError("a morph walks over 2 or more sounds (its ends near the two given), not " +
+                           std::to_string(count) + ".");
+    SampleRequest item = request;
+    if (item.noise.empty()) item.noise = sampler_noise(request.seed, static_cast<int>(a.size()));
+    std::vector<std::vector<float>> sounds;
+    for (int i = 0; i < count; ++i) {
+        item.start = morph_start(a, b, static_cast<double>(i) / (count - 1));
+        const Progress part = [&progress, i, count](float fraction) {
+            if (progress) progress((static_cast<float>(i) + fraction) / static_cast<float>(count));
+        };
+        sounds.push_back(generate(model, item, part, cancel));
+    }
+    return sounds;
 }
 
 }  // namespace tonemorph::sampler

@@ -4,6 +4,12 @@
 // with classifier-free guidance, one batched call of [x, x] with [c, unspecified] per step:
 //     v = v_u + guidance (v_c - v_u)        (guidance 1, or c all unspecified: v_c alone, batch 1)
 // Noise from a seed: Box-Muller normals from midi::Pcg32(seed), as the MIDI tools draw their latents.
+//
+// A variation starts from a given sound at strength s (0 < s <= 1): the flow's point at t0 = 1 - s,
+//     x_t0 = s noise + (1 - s) sound / audio_scale        (model.py: x_t = (1 - t) noise + t x_1)
+// and n = ceil(s steps) Euler steps of s / n from there, t_k = t0 + s k / n. s = 1 is the plain sampler.
+// A morph from A to B walks its start from A to B with an equal-power blend (cos, sin of a pi/2) and keeps
+// one noise for every item, so neighbours differ only by the blend; its ends are variations of A and B.
 #pragma once
 
 #include <atomic>
@@ -14,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "Prompt.h"
+
 namespace Ort {
 struct Session;
 }
@@ -22,6 +30,8 @@ namespace tonemorph::sampler {
 
 constexpr const char* kSamplerKind = "sampler";
 constexpr int kConditionCount = 7;  // kind, then the six descriptors (training/sampler/model.py CONDITIONS)
+constexpr const char* kConditionNames[kConditionCount] = {"kind",   "brightness_hz", "decay_s", "pitch_hz",
+                                                          "crest_db", "rms_db",        "flatness"};
 constexpr int kMaxSteps = 1000;
 constexpr double kMaxGuidance = 20.0;
 
@@ -42,6 +52,7 @@ struct SamplerInfo {
     double default_guidance = 1.0;
     std::vector<int> condition_values;  // how many values each condition takes, unspecified included
     std::vector<int> unspecified;       // each condition's "unspecified" value
+    Vocabulary vocabulary;              // the words prompts may use (Prompt.h)
 };
 
 using Progress = std::function<void(float)>;  // fraction done, 0..1
@@ -73,7 +84,18 @@ struct SampleRequest {
     std::uint64_t seed = 0;
     std::vector<float> noise;  // the starting noise; empty: drawn from `seed` (sampler_noise)
     int samples = 0;           // 0: the model's length; else a multiple of its hop
+    std::vector<float> start;  // a variation's sound [samples] at the model's rate (fit_sound); empty: none
+    double strength = 1.0;     // with a start: 0 returns it, 1 ignores it
 };
+
+// A sound for `start`: `channels` planar channels ([channel][frame]) at `rate` -> mono (their mean,
+// midi::mix_to_mono) at the model's rate (midi::resample_whole), cut or padded with silence to `samples` (0: the
+// model's length). SamplerError for an empty sound or a rate out of range.
+std::vector<float> fit_sound(const SamplerInfo& info, const std::vector<float>& planar, int channels, double rate,
+                             int samples = 0);
+
+// The start of a morph's item at `position` 0..1 from `a` to `b` (same length): cos(p pi/2) a + sin(p pi/2) b.
+std::vector<float> morph_start(const std::vector<float>& a, const std::vector<float>& b, double position);
 
 // N(0, 1) noise of `count` samples from `seed`.
 std::vector<float> sampler_noise(std::uint64_t seed, int count);
@@ -82,5 +104,11 @@ std::vector<float> sampler_noise(std::uint64_t seed, int count);
 // (Action.h) when *cancel becomes true. progress(fraction) after each step.
 std::vector<float> generate(const SamplerModel& model, const SampleRequest& request, const Progress& progress = {},
                             const std::atomic<bool>* cancel = nullptr);
+
+// `count` sounds walking from `a` to `b` (fit_sound'ed): item i is `request` with start morph_start(a, b,
+// i / (count - 1)) and the same noise (request.noise, or drawn from request.seed). progress over all items.
+std::vector<std::vector<float>> morph(const SamplerModel& model, const SampleRequest& request,
+                                      const std::vector<float>& a, const std::vector<float>& b, int count,
+                                      const Progress& progress = {}, const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace tonemorph::sampler
