@@ -118,14 +118,22 @@ def cmd_models(args: argparse.Namespace) -> int:
     from tonemorph.engine import ModelError, list_models, load_model
     from tonemorph.paths import bundled_models_dir, user_models_dir
 
-    table = Table("name", "source", "rate", "harmonics", "path")
+    from tonemorph.engine.sampler import SamplerError, list_samplers, open_sampler
+
+    table = Table("name", "kind", "source", "rate", "harmonics", "path")
     for entry in list_models():
         try:
             info = load_model(entry.path).info
-            table.add_row(info["name"], entry.source, f"{info['sample_rate']:.0f}", str(info["n_harmonics"]),
-                          str(entry.path))
+            table.add_row(info["name"], "instrument", entry.source, f"{info['sample_rate']:.0f}",
+                          str(info["n_harmonics"]), str(entry.path))
         except ModelError as e:
-            table.add_row(entry.name, entry.source, "-", "-", f"[red]unusable: {e}")
+            table.add_row(entry.name, "instrument", entry.source, "-", "-", f"[red]unusable: {e}")
+    for name, path, source in list_samplers():
+        try:
+            info = open_sampler(path).info
+            table.add_row(name, info["kind"], source, str(info["sample_rate"]), "-", str(path))
+        except SamplerError as e:
+            table.add_row(name, "sampler", source, "-", "-", f"[red]unusable: {e}")
     from rich.console import Console
 
     Console().print(table)

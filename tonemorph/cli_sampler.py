@@ -143,6 +143,73 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    from tonemorph.cli import _console, _progress
+    from tonemorph.engine.sampler import GenerateSettings, generate_sounds
+
+    settings = GenerateSettings(
+        count=args.count,
+        seed=args.seed,
+        steps=args.steps,
+        guidance=args.guidance,
+        seconds=args.seconds,
+        prompt=args.prompt or "",
+        like=args.like,
+        between=tuple(args.between) if args.between else None,
+        strength=args.strength,
+        workers=args.workers,
+    )
+    with _progress("generating") as bar:
+        task = bar.add_task(f"generating {args.count} sound{'s' * (args.count != 1)}", total=args.count)
+        written = generate_sounds(
+            args.name, args.out, settings, progress=lambda done, total: bar.update(task, completed=done)
+        )
+    _console().print(
+        f"wrote {len(written)} sound{'s' * (len(written) != 1)} to {Path(args.out).expanduser()} "
+        f"({written[0].name} ...), each with a .json beside it",
+        soft_wrap=True,
+    )
+    return 0
+
+
+BIN_NAMES = ("low", "middle", "high")
+
+
+def cmd_words(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from tonemorph.cli import _console
+    from tonemorph.engine.sampler import open_sampler
+
+    info = open_sampler(args.name).info
+    if not info["has_words"]:
+        raise ValueError(
+            f"'{info['path']}' has no word list (it was exported before words were stored for the C++ core); "
+            "re-export it with this version of tonemorph."
+        )
+    console = _console()
+    table = Table("word", "asks for", title=f"words of the sampler '{info['name']}'")
+    for word, condition, value in info["words"]:
+        asked = (
+            f"kind {info['kind_names'][value]}"
+            if condition == "kind"
+            else f"{condition} {BIN_NAMES[value]} (the {BIN_NAMES[value]} third of its training sounds)"
+        )
+        table.add_row(word, asked)
+    console.print(table)
+    counts = Table("kind", "training sounds", title="kinds")
+    for kind, count in zip(info["kind_names"], info["kind_sounds"]):
+        if count:
+            counts.add_row(kind, str(count))
+    console.print(counts)
+    console.print(
+        'A prompt is a few of these words ("short bright snare"); words left out are not asked for. This is '
+        "not a general text-to-audio model: only the words above mean anything to it.",
+        soft_wrap=True,
+    )
+    return 0
+
+
 def add_sampler_commands(sub) -> None:
     p = sub.add_parser(
         "sampler",
@@ -182,3 +249,50 @@ def add_sampler_commands(sub) -> None:
     )
     p.add_argument("--device", choices=["cpu", "cuda"], help="train on the CPU (default) or a CUDA GPU")
     p.set_defaults(func=cmd_train)
+
+    p = sampler_sub.add_parser(
+        "generate",
+        help="generate sounds from a sampler (optionally steered by words, like a sound, or between two)",
+        description="Generate --count sounds from the sampler NAME into --out DIR: 24-bit WAVs at the model's "
+        "rate named NNNN-seedK.wav (they sort), each with a JSON sidecar. The same seed gives the same file "
+        "whatever --workers. --like FILE --strength S makes variations of a sound (0 returns it, 1 ignores it); "
+        "--between A B walks from one sound to another over --count steps. Ctrl-C leaves no partial files.",
+        epilog="examples:\n  tonemorph sampler generate drums --count 16 --out kicks --prompt 'short punchy kick'\n"
+        "  tonemorph sampler generate drums --count 8 --out vars --like snare.wav --strength 0.4\n"
+        "  tonemorph sampler generate drums --count 9 --out walk --between kick.wav clap.wav",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("name", metavar="NAME", help="a sampler's name (see `tonemorph models`) or its .onnx file")
+    p.add_argument("--count", type=int, default=1, help="how many sounds (default 1)")
+    p.add_argument("--out", required=True, metavar="DIR", help="the folder for the sounds (made if missing)")
+    p.add_argument("--seed", type=int, help="item i uses seed + i (default: drawn; the sidecars keep it)")
+    p.add_argument(
+        "--steps", type=int, help="sampling steps (default: the model's; more is slower and finer)"
+    )
+    p.add_argument("--seconds", type=float, help="length (default: the model's, 1 s)")
+    p.add_argument(
+        "--prompt", metavar="WORDS", help="words such as 'short bright snare' (see `sampler words`)"
+    )
+    p.add_argument(
+        "--guidance", type=float, help="how hard to follow the words, 0..20 (default: the model's, 2)"
+    )
+    p.add_argument("--like", metavar="FILE", help="make variations of this sound")
+    p.add_argument(
+        "--between", nargs=2, metavar=("A", "B"), help="walk from sound A to sound B over --count sounds"
+    )
+    p.add_argument(
+        "--strength",
+        type=float,
+        help="with --like or --between: 0 keeps the sound, 1 ignores it (default 0.5)",
+    )
+    p.add_argument("--workers", type=int, default=1, help="processes to share the batch (default 1)")
+    p.set_defaults(func=cmd_generate)
+
+    p = sampler_sub.add_parser(
+        "words",
+        help="list the words a sampler's prompts may use",
+        description="The vocabulary of the sampler NAME: each word and the condition it asks for, and the "
+        "kinds of sound it was trained on with their counts.",
+    )
+    p.add_argument("name", metavar="NAME", help="a sampler's name or its .onnx file")
+    p.set_defaults(func=cmd_words)

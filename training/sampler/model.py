@@ -175,15 +175,32 @@ def sample(
     *,
     steps: int = 8,
     guidance: float = 2.0,
+    start: torch.Tensor | None = None,
+    strength: float = 1.0,
 ) -> torch.Tensor:
     """Euler integration of the flow from noise [batch, samples] (t = 0) to audio [batch, samples] (t = 1).
 
     x_{k+1} = x_k + v(x_k, k / steps) / steps; audio = x_steps * audio_scale.
+    With `start` (audio [batch, samples]), a variation at `strength` s: from t0 = 1 - s, where the flow is
+    x_t0 = s noise + (1 - s) start / audio_scale, n = ceil(s steps) steps of s / n (t_k = t0 + s k / n);
+    s = 0 returns start, s = 1 ignores it.
     """
     if steps < 1:
         raise ValueError(f"steps must be 1 or more, not {steps}.")
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be 0..1, not {strength}.")
     x = noise.to(net.audio_scale.device, torch.float32)
     conditions = conditions.to(x.device)
-    for k in range(steps):
-        x = x + guided_velocity(net, x, k / steps, conditions, guidance) / steps
+    count = steps
+    if start is not None:
+        start = start.to(x.device, torch.float32)
+        if strength == 0.0:
+            return start.clone()
+        x = strength * x + (1.0 - strength) * (start / net.audio_scale)
+        count = math.ceil(strength * steps)
+    else:
+        strength = 1.0
+    for k in range(count):
+        t = (1.0 - strength) + strength * k / count
+        x = x + guided_velocity(net, x, t, conditions, guidance) * strength / count
     return x * net.audio_scale

@@ -196,8 +196,9 @@ std::vector<float> generate(const SamplerModel& model, const SampleRequest& requ
     const auto n = static_cast<std::size_t>(samples);
     const float s = static_cast<float>(strength);
     // x_t0 = s noise + (1 - s) x_1 at t0 = 1 - s (model.py's x_t = (1 - t) x_0 + t x_1)
+    const float keep = static_cast<float>(1.0 - strength);  // as torch rounds the Python number
     if (varied)
-        for (std::size_t i = 0; i < n; ++i) x[i] = s * x[i] + (1.0f - s) * (request.start[i] / info.audio_scale);
+        for (std::size_t i = 0; i < n; ++i) x[i] = s * x[i] + keep * (request.start[i] / info.audio_scale);
     const int count = varied ? static_cast<int>(std::ceil(strength * steps)) : steps;
     const bool guided = guidance != 1.0 && conditions != null;
     std::vector<float> batch_x(guided ? 2 * n : n);
