@@ -462,7 +462,8 @@ class _SamplerModel:
     @property
     def info(self) -> dict:
         """path, kind, name, version, description, sample_rate, length, hop, audio_scale, default_steps,
-        default_guidance, condition_values, unspecified."""
+        default_guidance, condition_values, unspecified, conditions (the 7 names), has_words (False: exported
+        before the flat word list), words [(word, condition name, value)], kind_names, kind_sounds."""
     def velocity(self, x: ArrayLike, t: ArrayLike, conditions: list[int]) -> FloatArray:
         """x [batch, samples], t [batch], conditions (batch x 7, flat) -> velocity [batch, samples]."""
 
@@ -471,9 +472,32 @@ class _SamplerModule:
 
     KIND: str
     CONDITION_COUNT: int
+    MAX_STEPS: int
+    MAX_GUIDANCE: float
     SamplerError: type[ValueError]
     SamplerModel: type[_SamplerModel]
     def noise(self, seed: int, count: int) -> FloatArray: ...
+    def parse_prompt(self, model: _SamplerModel, prompt: str) -> list[int]:
+        """The prompt's 7 condition values (cpp/actions/sampler/Prompt.h); SamplerError for an unknown word."""
+    def fit_sound(self, model: _SamplerModel, audio: ArrayLike, rate: float, samples: int = 0) -> FloatArray:
+        """audio [frames] or [channels, frames] at rate -> mono at the model's rate, samples long."""
+    def morph_start(self, a: ArrayLike, b: ArrayLike, position: float) -> FloatArray:
+        """cos(p pi/2) a + sin(p pi/2) b."""
+    def morph(
+        self,
+        model: _SamplerModel,
+        a: ArrayLike,
+        b: ArrayLike,
+        count: int,
+        *,
+        conditions: list[int] = ...,
+        steps: int = 0,
+        guidance: float = -1.0,
+        seed: int = 0,
+        strength: float = 0.5,
+        progress: object | None = None,
+    ) -> list[FloatArray]:
+        """count sounds walking from a to b, one noise for all."""
     def generate(
         self,
         model: _SamplerModel,
@@ -484,8 +508,10 @@ class _SamplerModule:
         seed: int = 0,
         noise: ArrayLike | None = None,
         samples: int = 0,
+        start: ArrayLike | None = None,
+        strength: float = 1.0,
         progress: object | None = None,
     ) -> FloatArray:
-        """One sound [samples] at the model's rate."""
+        """One sound [samples] at the model's rate; with start, a variation at strength."""
 
 sampler: _SamplerModule
