@@ -24,12 +24,9 @@ MasterPanel::MasterPanel(TonemorphProcessor& processor) : processor_(processor) 
     heading_.setColour(juce::Label::textColourId, colours::accent);
     hint_.setText("Drop audio files here: on the Reference row for the reference, anywhere else for the track.",
                   juce::dontSendNotification);
-    footer_.setText("Also coming to this tab: sample generation.", juce::dontSendNotification);
-    for (auto* label : {&hint_, &footer_}) {
-        label->setColour(juce::Label::textColourId, colours::dim);
-        label->setMinimumHorizontalScale(0.7f);
-    }
-    for (auto* label : {&heading_, &hint_, &footer_}) addAndMakeVisible(*label);
+    hint_.setColour(juce::Label::textColourId, colours::dim);
+    hint_.setMinimumHorizontalScale(0.7f);
+    for (auto* label : {&heading_, &hint_}) addAndMakeVisible(*label);
 
     setupRow(track_, "Track", "Choose the track to master");
     setupRow(reference_, "Reference", "Choose a reference track whose sound you want");
@@ -154,7 +151,6 @@ void MasterPanel::resized() {
     progressBar_.setBounds(run.reduced(8, 2));
     area.removeFromTop(6);
 
-    footer_.setBounds(area.removeFromBottom(20));
     auto listen = area.removeFromBottom(kRowHeight);
     save_.setBounds(listen.removeFromRight(90));
     listen_.setBounds(listen.removeFromLeft(160));

@@ -42,7 +42,7 @@ private:
     void setDragging(bool dragging);
 
     TonemorphProcessor& processor_;
-    juce::Label heading_, hint_, strengthLabel_, ceilingLabel_, footer_;
+    juce::Label heading_, hint_, strengthLabel_, ceilingLabel_;
     FileRow track_, reference_;
     juce::Slider strength_{juce::Slider::LinearHorizontal, juce::Slider::TextBoxRight};
     juce::Slider ceiling_{juce::Slider::LinearHorizontal, juce::Slider::TextBoxRight};

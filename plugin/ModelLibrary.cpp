@@ -42,12 +42,16 @@ juce::File ModelLibrary::userDir() {
 #endif
 }
 
-void ModelLibrary::refresh() {
-    entries_.clear();
-    for (const auto& file : modelFiles(bundledDir()))
-        entries_.push_back({file.getFileNameWithoutExtension(), file, ModelEntry::Source::Bundled});
-    for (const auto& file : modelFiles(userDir()))
-        entries_.push_back({file.getFileNameWithoutExtension(), file, ModelEntry::Source::User});
+void ModelLibrary::refresh() { entries_ = scan(); }
+
+std::vector<ModelEntry> ModelLibrary::scan(const juce::String& subfolder) {
+    std::vector<ModelEntry> entries;
+    for (const auto& [dir, source] : {std::pair{bundledDir(), ModelEntry::Source::Bundled},
+                                      std::pair{userDir(), ModelEntry::Source::User}}) {
+        const juce::File folder = subfolder.isEmpty() ? dir : dir.getChildFile(subfolder);
+        for (const auto& file : modelFiles(folder)) entries.push_back({file.getFileNameWithoutExtension(), file, source});
+    }
+    return entries;
 }
 
 std::optional<ModelEntry> ModelLibrary::findByName(const juce::String& name) const {

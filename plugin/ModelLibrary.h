@@ -26,6 +26,9 @@ public:
 
     // Scans both folders (files only; a broken file is found here and refused when loaded).
     void refresh();
+    // The .onnx files in `subfolder` of both folders ("": the instruments; "sampler": the samplers), the
+    // bundled first, each sorted by name.
+    static std::vector<ModelEntry> scan(const juce::String& subfolder = {});
     const std::vector<ModelEntry>& entries() const { return entries_; }
 
     // User models shadow bundled ones of the same name, as in the CLI.

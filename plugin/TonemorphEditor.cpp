@@ -4,6 +4,7 @@
 
 #include "MasterPanel.h"
 #include "MidiPanel.h"
+#include "SamplerPanel.h"
 
 namespace tonemorph::plugin {
 
@@ -84,16 +85,14 @@ TonemorphEditor::TonemorphEditor(TonemorphProcessor& owner) : juce::AudioProcess
     addAndMakeVisible(outputMeter_);
 
     tabs_.addTab("Play", colours::panel, new PlayPanel(processor_.parameters()), true);
-    // Mastering is the effect's: a Synth's output is a part, not a mix to master. The MIDI tools are in both.
-    if (TonemorphProcessor::kSynth) {
-        tabs_.addTab("Offline tools", colours::panel, new MidiPanel(processor_), true);
-    } else {
-        auto* offline = new juce::TabbedComponent(juce::TabbedButtonBar::TabsAtTop);
-        offline->setTabBarDepth(26);
-        offline->addTab("Master", colours::panel, new MasterPanel(processor_), true);
-        offline->addTab("MIDI tools", colours::panel, new MidiPanel(processor_), true);
-        tabs_.addTab("Offline tools", colours::panel, offline, true);
-    }
+    // Mastering is the effect's: a Synth's output is a part, not a mix to master. The MIDI tools and the
+    // sampler are in both.
+    auto* offline = new juce::TabbedComponent(juce::TabbedButtonBar::TabsAtTop);
+    offline->setTabBarDepth(26);
+    if (!TonemorphProcessor::kSynth) offline->addTab("Master", colours::panel, new MasterPanel(processor_), true);
+    offline->addTab("MIDI tools", colours::panel, new MidiPanel(processor_), true);
+    offline->addTab("Sampler", colours::panel, new SamplerPanel(processor_), true);
+    tabs_.addTab("Offline tools", colours::panel, offline, true);
     addAndMakeVisible(tabs_);
 
     fillModelList(processor_.models());

@@ -1,6 +1,6 @@
 // The plugin window: model picker (bundled, user folder, "Load file..."; Refresh), the knobs, input and
 // output meters, the detected pitch and its confidence, the latency, and the offline-tools tab (the
-// Master panel in the effect).
+// Master panel in the effect, the MIDI tools and the Sampler in both).
 #pragma once
 
 #include <juce_audio_processors/juce_audio_processors.h>

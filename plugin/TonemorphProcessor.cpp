@@ -50,6 +50,7 @@ TonemorphProcessor::TonemorphProcessor()
       engine_(std::make_unique<Engine>(true)),
       master_([this](const MasterJob::Settings& settings, const master::Result& result) { onMastered(settings, result); }),
       midiJob_(midiHooks()),
+      samplerJob_([this](const juce::File& wav) { audition_.playClip(wav); }),
       loader_([this](const ModelLoader::Result& r) { onModelLoaded(r); }) {
     // The model folders are scanned on the loader's thread, not the host's: a folder may be slow to answer.
     ModelLoader::Request request;

@@ -19,6 +19,7 @@
 #include "ModelLibrary.h"
 #include "ModelLoader.h"
 #include "PluginParameters.h"
+#include "SamplerJob.h"
 
 namespace tonemorph::plugin {
 
@@ -98,6 +99,10 @@ public:
     MidiRecorder& recorder() { return recorder_; }  // the Synth's MIDI input
     AudioCapture& capture() { return capture_; }    // the effect's audio input (the last AudioCapture::kSeconds)
 
+    // --- the sampler: the Sampler panel (both plugins), and the torture tool (control threads) ---
+    // Its sounds are auditioned as they are, in place of the plugin's output.
+    SamplerJob& samplerJob() { return samplerJob_; }
+
 private:
     static BusesProperties buses();
     void render(juce::AudioBuffer<float>& buffer, juce::MidiBuffer& midi, bool bypassed) noexcept;
@@ -142,6 +147,7 @@ private:
     MidiRecorder recorder_;
     AudioCapture capture_;
     MidiJob midiJob_;   // after what its thread touches (the engine's model, the audition, the capture)
+    SamplerJob samplerJob_;  // after the audition, which it plays into
 
     ModelLoader loader_;  // last: its thread stops before anything it touches is destroyed
 

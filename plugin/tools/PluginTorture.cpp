@@ -26,6 +26,14 @@
 //                           (Transcribe) hears its last SECONDS; then the processor's MidiJob runs TOOL; with
 //                           --audition the first result is played through the instrument and measured at the
 //                           plugin's output
+//   PROGRAM sampler MODEL [--prompt WORDS] [--count N] [--seconds S] [--steps N] [--guidance G] [--seed S]
+//                   [--cancel-after SECONDS] [--audition RECORD.wav] [--save-to DIR] [--keep I,J,...]
+//                           the Sampler panel's work without the panel, while a simulated audio thread runs
+//                           processBlock, counted for allocations, frees and locks all along: the processor's
+//                           SamplerJob opens MODEL (its facts and words reported), generates N sounds; with
+//                           --audition the first is played through the plugin's output, which is recorded into
+//                           RECORD.wav (at the host's 48 kHz); with --save-to the kept sounds (--keep: indices;
+//                           none: all) are saved into DIR
 //   PROGRAM snapshot OUT.png [TAB...] [--continue CLIP.mid]
 //                           the editor (980 x 600) with the named tabs chosen ("Offline tools", "MIDI tools"),
 //                           painted into OUT.png; with --continue, after the MIDI job has continued CLIP (the
@@ -606,6 +614,167 @@ int midiMode(const juce::StringArray& args) {
     return 0;
 }
 
+// `sampler MODEL [options]`: see the top of the file.
+int samplerMode(const juce::StringArray& args) {
+    using realtime_counters::counted;
+    using Choice = tonemorph::plugin::AuditionPlayer::Choice;
+    using State = tonemorph::plugin::SamplerJob::State;
+    constexpr double kMaxRecordSeconds = 12.0;
+    const auto text = [&](const char* name) {
+        const int i = args.indexOf(name);
+        return i >= 0 && i + 1 < args.size() ? args[i + 1] : juce::String();
+    };
+    const auto number = [&](const char* name, double fallback) {
+        const auto value = text(name);
+        return value.isNotEmpty() ? value.getDoubleValue() : fallback;
+    };
+
+    juce::ScopedJuceInitialiser_GUI gui;
+    std::unique_ptr<juce::AudioProcessor> owned(createPluginFilter());
+    auto* processor = dynamic_cast<tonemorph::plugin::TonemorphProcessor*>(owned.get());
+    processor->enableAllBuses();
+    processor->prepareToPlay(kSampleRate, kBlock);
+
+    // The simulated audio thread, about four times faster than real time, silent in (no input, no MIDI): what
+    // the output holds while a sound is auditioned is the sound. It is recorded into `recorded` (made big
+    // enough beforehand) while the audition plays.
+    std::vector<float> recorded(static_cast<std::size_t>(2 * kMaxRecordSeconds * kSampleRate));
+    std::atomic<long> blocks{0}, allocations{0}, frees{0}, locks{0}, bad{0}, heardBlocks{0}, recordedFrames{0};
+    std::atomic<bool> stop{false};
+    std::thread audio([&] {
+        juce::AudioBuffer<float> buffer(std::max(processor->getTotalNumInputChannels(), processor->getTotalNumOutputChannels()),
+                                        kBlock);
+        juce::MidiBuffer midi;
+        while (!stop.load()) {
+            buffer.clear();
+            const auto c = counted([&] { processor->processBlock(buffer, midi); });
+            allocations += c.allocations;
+            frees += c.frees;
+            locks += c.locks;
+            const bool heard = processor->audition().choice() == Choice::Clip;
+            const long at = recordedFrames.load();
+            const bool record = heard && static_cast<std::size_t>(2 * (at + kBlock)) <= recorded.size();
+            for (int ch = 0; ch < 2 && ch < buffer.getNumChannels(); ++ch)
+                for (int i = 0; i < kBlock; ++i) {
+                    const float y = buffer.getSample(ch, i);
+                    if (!std::isfinite(y)) ++bad;
+                    if (record) recorded[static_cast<std::size_t>(2 * (at + i) + ch)] = y;
+                }
+            if (record) recordedFrames += kBlock;
+            if (heard) ++heardBlocks;
+            ++blocks;
+            std::this_thread::sleep_for(std::chrono::microseconds(1300));
+        }
+    });
+    const auto wait = [](tonemorph::plugin::SamplerJob& job, double cancelAfter) {
+        const auto started = std::chrono::steady_clock::now();
+        while (job.busy()) {
+            if (cancelAfter >= 0.0 &&
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() >= cancelAfter)
+                job.cancel();
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    };
+    static const char* names[] = {"idle", "opening", "generating", "saving", "opened", "done", "saved", "failed", "cancelled"};
+    auto* report = new juce::DynamicObject();
+    const juce::var keep(report);
+
+    // Opening, as choosing it in the panel does: its facts, or why it cannot be used.
+    auto& job = processor->samplerJob();
+    const juce::File model(args[1]);
+    job.open(model);
+    wait(job, -1.0);
+    const auto opened = job.status();
+    report->setProperty("open_state", names[static_cast<int>(opened.state)]);
+    report->setProperty("open_error", opened.error);
+    juce::Array<juce::var> words, kinds;
+    for (const auto& w : opened.model.words) words.add(w);
+    for (const auto& k : opened.model.kinds) kinds.add(k);
+    report->setProperty("words", words);
+    report->setProperty("kinds", kinds);
+    report->setProperty("sample_rate", opened.model.sampleRate);
+    report->setProperty("length", opened.model.length);
+    report->setProperty("default_steps", opened.model.defaultSteps);
+    juce::Array<juce::var> samplers;
+    for (const auto& entry : tonemorph::plugin::SamplerJob::findSamplers()) samplers.add(entry.file.getFullPathName());
+    report->setProperty("samplers", samplers);
+
+    tonemorph::plugin::SamplerJob::Settings settings;
+    settings.model = model;
+    settings.prompt = text("--prompt");
+    settings.count = static_cast<int>(number("--count", 4));
+    settings.seconds = number("--seconds", 0.0);
+    settings.steps = static_cast<int>(number("--steps", 0));
+    settings.guidance = number("--guidance", -1.0);
+    if (text("--seed").isNotEmpty()) settings.seed = static_cast<std::uint64_t>(text("--seed").getLargeIntValue());
+    job.start(settings);
+    report->setProperty("seconds", wait(job, number("--cancel-after", -1.0)));
+    const auto status = job.status();
+    report->setProperty("state", names[static_cast<int>(status.state)]);
+    report->setProperty("error", status.error);
+    report->setProperty("folder", status.folder.getFullPathName());
+    report->setProperty("seed", static_cast<juce::int64>(status.settings.seed.value_or(0)));
+    report->setProperty("steps", status.settings.steps);
+    juce::Array<juce::var> files, seeds;
+    for (const auto& r : status.results) {
+        files.add(r.file.getFullPathName());
+        seeds.add(static_cast<juce::int64>(r.seed));
+    }
+    report->setProperty("results", files);
+    report->setProperty("seeds", seeds);
+
+    // Audition: the first sound through the plugin's output, recorded until it ends (or 12 s of audio).
+    const juce::File recording(text("--audition"));
+    if (recording != juce::File() && status.state == State::Done && !status.results.empty()) {
+        job.play(0);
+        for (long until = blocks.load() + static_cast<long>(kMaxRecordSeconds * kSampleRate / kBlock);
+             processor->audition().choice() == Choice::Clip && blocks.load() < until;)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        report->setProperty("audition_ended", processor->audition().choice() == Choice::Off);
+        report->setProperty("heard_blocks", static_cast<juce::int64>(heardBlocks.load()));
+        const int frames = static_cast<int>(recordedFrames.load());
+        juce::AudioBuffer<float> buffer(2, std::max(1, frames));
+        for (int i = 0; i < frames; ++i)
+            for (int c = 0; c < 2; ++c) buffer.setSample(c, i, recorded[static_cast<std::size_t>(2 * i + c)]);
+        recording.deleteFile();
+        std::unique_ptr<juce::AudioFormatWriter> writer(
+            juce::WavAudioFormat().createWriterFor(new juce::FileOutputStream(recording), kSampleRate, 2, 32, {}, 0));
+        report->setProperty("recorded", writer != nullptr && writer->writeFromAudioSampleBuffer(buffer, 0, frames));
+    }
+    // Save, as the panel's button does it: the kept rows (--keep 0,2) or all of them.
+    const juce::File saveTo(text("--save-to"));
+    if (saveTo != juce::File() && status.state == State::Done) {
+        std::vector<int> kept;
+        for (const auto& index : juce::StringArray::fromTokens(text("--keep"), ",", ""))
+            if (index.isNotEmpty()) kept.push_back(index.getIntValue());
+        job.save(kept, saveTo);
+        wait(job, -1.0);
+        const auto after = job.status();
+        report->setProperty("save", after.state == State::Saved ? juce::String("saved") : after.error);
+    }
+    stop.store(true);
+    audio.join();
+    processor->releaseResources();
+
+    std::mutex probe;
+    const auto seen = counted([&] {
+        std::vector<float> v(10);
+        const std::lock_guard<std::mutex> lock(probe);
+    });
+    report->setProperty("blocks", static_cast<juce::int64>(blocks.load()));
+    report->setProperty("allocations", static_cast<juce::int64>(allocations.load()));
+    report->setProperty("frees", static_cast<juce::int64>(frees.load()));
+    report->setProperty("locks", static_cast<juce::int64>(locks.load()));
+    report->setProperty("bad", static_cast<juce::int64>(bad.load()));
+    report->setProperty("counting", TONEMORPH_COUNTERS != 0);
+    report->setProperty("probe", juce::Array<juce::var>{static_cast<juce::int64>(seen.allocations),
+                                                        static_cast<juce::int64>(seen.frees),
+                                                        static_cast<juce::int64>(seen.locks)});
+    std::printf("%s\n", juce::JSON::toString(keep, true).toRawUTF8());
+    return 0;
+}
+
 // Chooses the tab named `name` in every TabbedComponent under `c`.
 void chooseTab(juce::Component& c, const juce::String& name) {
     if (auto* tabs = dynamic_cast<juce::TabbedComponent*>(&c)) {
@@ -655,6 +824,7 @@ int main(int argc, char** argv) {
     if (argc > 4 && juce::String(argv[1]) == "master")
         return masterMode(juce::StringArray(argv + 1, argc - 1));
     if (argc > 2 && juce::String(argv[1]) == "midi") return midiMode(juce::StringArray(argv + 1, argc - 1));
+    if (argc > 2 && juce::String(argv[1]) == "sampler") return samplerMode(juce::StringArray(argv + 1, argc - 1));
     if (argc > 2 && juce::String(argv[1]) == "snapshot") return snapshot(juce::StringArray(argv + 1, argc - 1));
     const int cycles = argc > 1 ? std::max(1, std::atoi(argv[1])) : 20;
     XSetErrorHandler([](Display*, XErrorEvent*) { return 0; });
