@@ -90,7 +90,9 @@ class StillNet(torch.nn.Module):
 def still_model(tmp_path_factory):
     net = StillNet()
     vocabulary = {"words": {}, "edges": {}, "kinds": {}}
-    props = metadata(net, name="still", sample_rate=SR, length=SR, vocabulary=vocabulary, config=tiny_config())
+    props = metadata(
+        net, name="still", sample_rate=SR, length=SR, vocabulary=vocabulary, config=tiny_config()
+    )
     path = tmp_path_factory.mktemp("still") / "still.onnx"
     export_onnx(net, path, props, SR)
     return _core.sampler.SamplerModel(str(path))
@@ -150,7 +152,7 @@ def test_info_lists_the_vocabulary(model_path, vocabulary):
     assert dict(zip(info["kind_names"], info["kind_sounds"]))["kick"] == vocabulary.kinds["kick"]
 
 
-def test_a_model_without_the_word_list_says_so(model_path, tmp_path):
+def test_a_model_without_the_word_list_says_so(model_path, tmp_path, capsys):
     import onnx
 
     graph = onnx.load(model_path)
@@ -165,6 +167,8 @@ def test_a_model_without_the_word_list_says_so(model_path, tmp_path):
     assert _core.sampler.parse_prompt(model, "") == list(model.info["unspecified"])
     with pytest.raises(_core.sampler.SamplerError, match="has no word list.*re-export it"):
         _core.sampler.parse_prompt(model, "snare")
+    assert main(["sampler", "words", str(tmp_path / "old.onnx")]) == 2
+    assert "has no word list" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("strength", [0.3, 0.5, 1.0])
@@ -224,7 +228,9 @@ def test_morph_walks_from_a_to_b(still_model, sounds):
     to_b = [distance(w, b) for w in walk]
     assert to_b[0] > to_b[1] > to_b[2] > to_b[3] > to_b[4]
     noise = 0.1 * 0.2 * _core.sampler.noise(3, SR)  # the one noise of every item, at strength 0.2
-    assert np.allclose(walk[0], noise + 0.8 * a, atol=1e-6) and np.allclose(walk[-1], noise + 0.8 * b, atol=1e-6)
+    assert np.allclose(walk[0], noise + 0.8 * a, atol=1e-6) and np.allclose(
+        walk[-1], noise + 0.8 * b, atol=1e-6
+    )
     # each item is generate() from the blended start and the one noise: what the CLI's workers compute
     third = _core.sampler.generate(
         model, steps=4, seed=3, strength=0.2, start=_core.sampler.morph_start(a, b, 0.5)
@@ -341,7 +347,9 @@ def test_like_and_between_from_the_cli(model_path, sounds, tmp_path, capsys):
 def test_words_lists_the_vocabulary(model_path, capsys):
     code, text = run(["words", str(model_path)], capsys)
     assert code == 0, text
-    assert "hihat" in text and "kind hat" in text and "brightness_hz high" in text
+    assert "hihat" in text and "brightness_hz high third" in text
+    hat = next(line for line in text.splitlines() if "kind hat" in line)
+    assert "hhat" in hat and " 4 " in hat  # the tiny data's four hats
     assert "not a general text-to-audio model" in text
 
 

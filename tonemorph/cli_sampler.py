@@ -188,20 +188,20 @@ def cmd_words(args: argparse.Namespace) -> int:
             "re-export it with this version of tonemorph."
         )
     console = _console()
-    table = Table("word", "asks for", title=f"words of the sampler '{info['name']}'")
+    grouped: dict[tuple[str, int], list[str]] = {}
     for word, condition, value in info["words"]:
-        asked = (
-            f"kind {info['kind_names'][value]}"
-            if condition == "kind"
-            else f"{condition} {BIN_NAMES[value]} (the {BIN_NAMES[value]} third of its training sounds)"
-        )
-        table.add_row(word, asked)
+        grouped.setdefault((condition, value), []).append(word)
+    sounds = dict(zip(info["kind_names"], info["kind_sounds"]))
+    table = Table("asks for", "words", "training sounds", title=f"words of the sampler '{info['name']}'")
+    for (condition, value), words in sorted(
+        grouped.items(), key=lambda item: (item[0][0] != "kind", item[0])
+    ):
+        if condition == "kind":
+            kind = info["kind_names"][value]
+            table.add_row(f"kind {kind}", ", ".join(words), str(sounds[kind]))
+        else:
+            table.add_row(f"{condition} {BIN_NAMES[value]} third", ", ".join(words), "")
     console.print(table)
-    counts = Table("kind", "training sounds", title="kinds")
-    for kind, count in zip(info["kind_names"], info["kind_sounds"]):
-        if count:
-            counts.add_row(kind, str(count))
-    console.print(counts)
     console.print(
         'A prompt is a few of these words ("short bright snare"); words left out are not asked for. This is '
         "not a general text-to-audio model: only the words above mean anything to it.",
