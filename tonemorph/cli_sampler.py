@@ -253,10 +253,11 @@ def add_sampler_commands(sub) -> None:
     p = sampler_sub.add_parser(
         "generate",
         help="generate sounds from a sampler (optionally steered by words, like a sound, or between two)",
-        description="Generate --count sounds from the sampler NAME into --out DIR: 24-bit WAVs at the model's "
-        "rate named NNNN-seedK.wav (they sort), each with a JSON sidecar. The same seed gives the same file "
-        "whatever --workers. --like FILE --strength S makes variations of a sound (0 returns it, 1 ignores it); "
-        "--between A B walks from one sound to another over --count steps. Ctrl-C leaves no partial files.",
+        description="Generate --count sounds from the sampler NAME into --out DIR: 24-bit WAVs at the\n"
+        "model's rate named NNNN-seedK.wav (they sort), each with a JSON sidecar. The same seed gives the\n"
+        "same file whatever --workers. --like FILE --strength S makes variations of a sound (0 returns it,\n"
+        "1 ignores it); --between A B walks from one sound to another over --count sounds. Ctrl-C leaves no\n"
+        "partial files.",
         epilog="examples:\n  tonemorph sampler generate drums --count 16 --out kicks --prompt 'short punchy kick'\n"
         "  tonemorph sampler generate drums --count 8 --out vars --like snare.wav --strength 0.4\n"
         "  tonemorph sampler generate drums --count 9 --out walk --between kick.wav clap.wav",
