@@ -19,6 +19,7 @@ import numpy as np
 import plugin_host as host
 import pytest
 import soundfile as sf
+from PIL import Image
 from scipy.signal import resample_poly
 from test_sampler_model import drums, exported, samples, trained_run  # noqa: F401 (the tiny sampler's fixtures)
 from tonemorph.engine import _core
@@ -216,3 +217,42 @@ def test_models_that_are_not_samplers_are_refused_by_name(tone_model_path, tmp_p
         assert report["open_state"] == "failed" and message in report["open_error"], report["open_error"]
         assert report["state"] == "failed" and report["results"] == []
         assert leftovers(tmp_path / model.stem) == []
+
+
+@pytest.mark.parametrize("name", BOTH)
+def test_the_panel_shows_the_words_and_lists_the_sounds(name, tiny, tmp_path):
+    """The editor with the Sampler tab in view (PluginTorture `snapshot`): the chosen model described (its
+    words below the model row), then after a run its four sounds listed below the settings; the top of the
+    panel stays where it was."""
+    shots = {}
+    with host.xvfb() as display:
+        for label, extra in (("opened", []), ("listed", ["short kick"])):
+            out = tmp_path / f"{label}.png"
+            result = subprocess.run(
+                [
+                    str(torture_tool(name)),
+                    "snapshot",
+                    str(out),
+                    "Offline tools",
+                    "Sampler",
+                    "--sampler",
+                    str(tiny),
+                ]
+                + extra,
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={**os.environ, "DISPLAY": display, "TMPDIR": str(tmp_path)},
+            )
+            assert result.returncode == 0, result.stderr[-3000:]
+            assert json.loads(result.stdout.strip().splitlines()[-1])["written"]
+            shots[label] = np.asarray(Image.open(out).convert("L"), dtype=np.int16)
+    # The words line (kinds and descriptor words) is drawn under the model row: text there, in both.
+    words = shots["opened"][230:250, 90:780]
+    assert (words > 100).sum() > 200, "no words shown"
+    changed = np.abs(shots["listed"] - shots["opened"]) > 24
+    rows = np.flatnonzero(changed.any(axis=1))
+    assert rows.size > 0, "the sounds did not show"
+    print(f"{name}: the panel changed on rows {rows.min()}..{rows.max()}")
+    assert rows.min() > 340 and rows.max() - rows.min() > 4 * 24

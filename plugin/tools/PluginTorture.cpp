@@ -34,10 +34,11 @@
 //                           --audition the first is played through the plugin's output, which is recorded into
 //                           RECORD.wav (at the host's 48 kHz); with --save-to the kept sounds (--keep: indices;
 //                           none: all) are saved into DIR
-//   PROGRAM snapshot OUT.png [TAB...] [--continue CLIP.mid]
-//                           the editor (980 x 600) with the named tabs chosen ("Offline tools", "MIDI tools"),
-//                           painted into OUT.png; with --continue, after the MIDI job has continued CLIP (the
-//                           panel lists the results)
+//   PROGRAM snapshot OUT.png [TAB...] [--continue CLIP.mid] [--sampler MODEL [WORDS]]
+//                           the editor (980 x 600) with the named tabs chosen ("Offline tools", "MIDI tools",
+//                           "Sampler"), painted into OUT.png; with --continue, after the MIDI job has continued CLIP
+//                           (the panel lists the results); with --sampler, after the sampler job has opened MODEL
+//                           (and, given WORDS, generated 4 sounds from them)
 // Prints one JSON line; exit 0 = no crash.
 // (pedalboard's own show_editor dies on X11 too, spotify/pedalboard#444: like this program it is no JUCE
 // application, so JUCE leaves Xlib's default error handler, which exits on the first benign X error
@@ -799,9 +800,27 @@ int snapshot(const juce::StringArray& args) {
         job.start(settings);
         while (job.busy()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
+    const int samplerAt = args.indexOf("--sampler");
+    if (samplerAt > 0 && samplerAt + 1 < args.size()) {
+        auto& job = dynamic_cast<tonemorph::plugin::TonemorphProcessor&>(*processor).samplerJob();
+        tonemorph::plugin::SamplerJob::Settings settings;
+        settings.model = juce::File(args[samplerAt + 1]);
+        job.open(settings.model);
+        while (job.busy()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        if (samplerAt + 2 < args.size()) {
+            settings.prompt = args[samplerAt + 2];
+            settings.count = 4;
+            settings.seed = 1;
+            job.start(settings);
+            while (job.busy()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+    }
     std::unique_ptr<juce::AudioProcessorEditor> editor(processor->createEditorIfNeeded());
     editor->setSize(980, 600);
-    for (int i = 2; i < (clipAt > 0 ? clipAt : args.size()); ++i) chooseTab(*editor, args[i]);
+    int lastTab = args.size();
+    for (const int at : {clipAt, samplerAt})
+        if (at > 0) lastTab = std::min(lastTab, at);
+    for (int i = 2; i < lastTab; ++i) chooseTab(*editor, args[i]);
     const auto image = editor->createComponentSnapshot(editor->getLocalBounds());
     juce::File out(args[1]);
     out.deleteFile();
