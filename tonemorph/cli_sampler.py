@@ -62,6 +62,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         if not torch.cuda.is_available():
             raise ValueError("--device cuda: no CUDA GPU is available to this torch; use --device cpu.")
+    if args.add and not (args.init_from and args.data_dir):
+        raise ValueError(
+            "--add folds kept sounds into a fine-tune: tonemorph sampler train DIR --add KEPT_DIR --from BASE "
+            "--name NAME."
+        )
     if args.resume:
         if args.data_dir or args.init_from:
             raise ValueError(
@@ -101,6 +106,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if kits is None and data_dir.resolve() == HYDROGEN_DRUMKITS.resolve():
             kits = list(HYDROGEN_VALIDATION_KITS)
         samples = _load_samples(args.data_dir)
+        added = training.load_kept(args.add) if args.add else None
         for skipped in samples.skipped:
             if skipped["kind"] != "duplicate":
                 console.print(f"[yellow]skipped: {skipped['reason']}", soft_wrap=True)
@@ -119,6 +125,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             validation_kits=kits,
             init=init,
             info={"data_source": str(data_dir.resolve()), "model_path": str(out.resolve())},
+            added=added,
         )
         saved = training.load_checkpoint(run_dir)
         info = saved["info"]
@@ -127,6 +134,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{info['validation_chunks']} held out" + (f" (kits {', '.join(kits)})" if kits else ""),
             soft_wrap=True,
         )
+        if added is not None:
+            _score_stage(run_dir, "before", f"{len(added)} kept sounds from {args.add} added; ")
     console.print(f"run folder: {run_dir}   (tensorboard --logdir {run_dir})", soft_wrap=True)
     result = training.train(run_dir, steps=args.steps, threads=args.threads, device=args.device)
     if result.interrupted:
@@ -136,6 +145,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
+    if training.load_checkpoint(run_dir)["info"].get("added_chunks"):
+        _score_stage(run_dir, "after", "")
     onnx_path, weights = export_sampler(run_dir, out)
     print(f"report:  {run_dir / training.REPORT_DIR}")
     print(f"model:   {onnx_path}")
@@ -159,6 +170,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         strength=args.strength,
         workers=args.workers,
     )
+    if args.keep_best is not None:
+        return _generate_best(args, settings)
     with _progress("generating") as bar:
         task = bar.add_task(f"generating {args.count} sound{'s' * (args.count != 1)}", total=args.count)
         written = generate_sounds(
@@ -169,6 +182,53 @@ def cmd_generate(args: argparse.Namespace) -> int:
         f"({written[0].name} ...), each with a .json beside it",
         soft_wrap=True,
     )
+    return 0
+
+
+def _generate_best(args: argparse.Namespace, settings) -> int:
+    """generate --keep-best K: curate.generate_best, then a table of the kept sounds and why others were not."""
+    import numpy as np
+    from rich.table import Table
+
+    from tonemorph.cli import _console, _progress
+    from tonemorph.sampler.curate import generate_best
+
+    with _progress("generating") as bar:
+        task = bar.add_task(
+            f"generating {args.count} sounds, keeping the best {args.keep_best}", total=args.count
+        )
+        kept, scores = generate_best(
+            args.name,
+            args.out,
+            settings,
+            args.keep_best,
+            lambda done, total: bar.update(task, completed=done),
+        )
+    console = _console()
+    table = Table("file", "score", "heard as", "p(kind)", "closeness", "nearest training sound (dB RMS)")
+    for path, score in kept:
+        p = "-" if score.kind_probability is None else f"{score.kind_probability:.2f}"
+        table.add_row(
+            path.name,
+            f"{score.score:.3f}",
+            score.heard_as or "-",
+            p,
+            f"{score.closeness:.2f}",
+            f"{score.nearest_distance:.2f}  {score.nearest_file}",
+        )
+    console.print(table)
+    rejected = [s.rejected for s in scores if s.rejected]
+    reasons = ", ".join(f"{rejected.count(r)} {r}" for r in dict.fromkeys(rejected)) or "none"
+    console.print(
+        f"kept {len(kept)} of {len(scores)} in {Path(args.out).expanduser()} (scores in their .json); "
+        f"rejected: {reasons}; median distance to the nearest training sound "
+        f"{np.median([s.nearest_distance for s in scores]):.2f} dB (near-copies are rejected)",
+        soft_wrap=True,
+    )
+    if len(kept) < args.keep_best:
+        console.print(
+            f"[yellow]only {len(kept)} sounds passed; generate more (--count) to keep {args.keep_best}."
+        )
     return 0
 
 
@@ -210,6 +270,18 @@ def cmd_words(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score_stage(run_dir: Path, stage: str, prefix: str) -> None:
+    """--add's score report at one stage (classifier.write_score_report), printed."""
+    from tonemorph.cli import _console
+    from tonemorph.training.sampler.classifier import describe_summary, write_score_report
+
+    with _console().status(f"scoring sounds generated {stage} the fine-tune"):
+        report = write_score_report(run_dir, stage)
+    _console().print(f"{prefix}{stage} the fine-tune: {describe_summary(report[stage])}", soft_wrap=True)
+    if stage == "after" and "before" in report:
+        _console().print(f"        before: {describe_summary(report['before'])}", soft_wrap=True)
+
+
 def add_sampler_commands(sub) -> None:
     p = sub.add_parser(
         "sampler",
@@ -231,6 +303,12 @@ def add_sampler_commands(sub) -> None:
         dest="init_from",
         metavar="BASE",
         help="fine-tune this sampler (a name such as 'drums', an .onnx/.pt file or a run folder)",
+    )
+    p.add_argument(
+        "--add",
+        metavar="KEPT_DIR",
+        help="with --from: also train on these sounds (kept with generate --keep-best; their kinds from their "
+        ".json); report/scores.json shows generated sounds' scores before and after",
     )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run")
     p.add_argument("--steps", type=int, help="train up to this many steps (default 20000; 1000 with --from)")
@@ -287,6 +365,13 @@ def add_sampler_commands(sub) -> None:
         help="with --like or --between: 0 keeps the sound, 1 ignores it (default 0.5)",
     )
     p.add_argument("--workers", type=int, default=1, help="processes to share the batch (default 1)")
+    p.add_argument(
+        "--keep-best",
+        type=int,
+        metavar="K",
+        help="score every sound (not silent, not clipped, not a copy of a training sound, heard as the kind "
+        "asked, close to the training sounds) and write only the best K, scores in their .json",
+    )
     p.set_defaults(func=cmd_generate)
 
     p = sampler_sub.add_parser(

@@ -1,17 +1,20 @@
-"""How near a sampler run's sounds are to the held-out kits, in numbers (issue 13's quality measures, those
-that need no classifier):
+"""How near a sampler run's sounds are to the held-out kits, in numbers (issue 13's quality measures):
 
 - Fréchet distance (Heusel et al. 2017) between the held-out sounds and each of: sounds the model generates
   (one per held-out sound, with its conditions, the default steps and guidance, seeds 0..n-1), the training
   sounds themselves (the floor: as near as real drums of other kits get), the same network untrained
   (random weights), and noise bursts shaped with the training sounds' envelopes (the baseline to beat by
-  far). The embedding is curate.embedding (log-mel statistics, 96 numbers), computed here offline:
+  far). The embedding is curate.embedding (envelope, spectral shape and tonality over time, 137 numbers in
+  dB), computed here offline:
       FD = |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))
+- prompt adherence: the run's kind classifier (classifier.py, trained here on the training sounds as the
+  export trains it) on PER_KIND sounds generated for each kind it knows, asked by kind alone: the fraction
+  heard as the kind asked, per kind and over all; beside its accuracy on the held-out sounds.
 - memorisation: the median distance (dB RMS, curate.nearest_distance) from each generated sound to its
   nearest training sound, beside the same for the held-out sounds (a model that replays its data sits far
-  below them).
+  below them), and how many generated sounds are near-copies (curate.score_sounds).
 
-    python -m tonemorph.training.sampler.evaluate RUN_DIR [--count N]
+    python -m tonemorph.training.sampler.evaluate RUN_DIR [--count N] [--per-kind K]
 
 writes RUN_DIR/report/evaluation-step-NNNNNN.json and prints the table.
 """
@@ -30,12 +33,14 @@ from scipy import linalg
 from tonemorph.atomic import write_json
 from tonemorph.sampler import curate
 
+from . import classifier as kind_classifier
 from . import train as training
 from .model import VelocityNet, sample
 
 ENVELOPE_FRAME = 120  # samples (5 ms at 24 kHz) per step of a noise burst's envelope
 NOISE_SEED = 99
 GENERATE_BATCH = 8
+PER_KIND = 8  # sounds generated per kind for prompt adherence
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -74,11 +79,37 @@ def generate(
     return np.concatenate(out)
 
 
-def evaluate(run_dir: str | os.PathLike, count: int | None = None) -> dict:
+def prompt_adherence(
+    model: VelocityNet,
+    curation: curate.Curation,
+    config: training.SamplerConfig,
+    length: int,
+    rate: int,
+    per_kind: int = PER_KIND,
+) -> dict | None:
+    """The classifier on per_kind sounds generated for each kind it knows, asked by kind alone, beside its
+    held-out accuracy: {per_kind_generated, accuracy, per_kind: {kind: [heard as asked, sounds]},
+    held_out_accuracy, held_out_per_kind}; None without a classifier."""
+    if curation.classifier is None:
+        return None
+    audio, asked = kind_classifier.generate_per_kind(
+        model, curation.classifier.kinds, length, config, per_kind
+    )
+    heard = kind_classifier.accuracy(curation.classifier, curate.embeddings(audio, rate), asked)
+    return {
+        "per_kind_generated": per_kind,
+        "accuracy": heard["accuracy"],
+        "per_kind": heard["per_kind"],
+        "held_out_accuracy": curation.held_out.get("accuracy"),
+        "held_out_per_kind": curation.held_out.get("per_kind"),
+    }
+
+
+def evaluate(run_dir: str | os.PathLike, count: int | None = None, per_kind: int = PER_KIND) -> dict:
     """The measures of the module docstring for the run's EMA weights at its last checkpoint.
 
-    count: how many held-out sounds to compare with (default all). Raises ValueError for a run without
-    held-out sounds.
+    count: how many held-out sounds to compare with (default all); per_kind: sounds generated per kind for
+    prompt adherence. Raises ValueError for a run without held-out sounds.
     """
     saved = training.load_checkpoint(run_dir)
     data = training.load_run_data(run_dir)
@@ -110,7 +141,14 @@ def evaluate(run_dir: str | os.PathLike, count: int | None = None) -> dict:
         for name, a in sets.items()
     }
     fd = {name: frechet_distance(e, reference) for name, e in embedded.items()}
-    nearest_generated, _ = curate.nearest_distance(embedded["generated"], train_embeddings)
+    curation = kind_classifier.build_curation(
+        train_embeddings,
+        kind_classifier.kind_names(data["train_conditions"]),
+        [str(f) for f in data["train_files"]],
+        reference,
+        kind_classifier.kind_names(conditions),
+    )
+    generated_scores = curate.score_sounds(sets["generated"], rate, curation, [None] * len(held_out))
     nearest_held_out, _ = curate.nearest_distance(reference, train_embeddings)
     result = {
         "step": saved["step"],
@@ -118,11 +156,15 @@ def evaluate(run_dir: str | os.PathLike, count: int | None = None) -> dict:
         "steps": config.sample_steps,
         "guidance": config.guidance,
         "frechet_distance": fd,
+        "prompt_adherence": prompt_adherence(model, curation, config, length, rate, per_kind),
         "median_nearest_training_db": {
-            "generated": float(np.median(nearest_generated)),
+            "generated": float(np.median([s.nearest_distance for s in generated_scores])),
             "held-out": float(np.median(nearest_held_out)),
         },
-        "silent_generated": int(sum(curate.is_silent(a) for a in sets["generated"])),
+        "near_copies_generated": sum(s.near_copy for s in generated_scores),
+        "copy_distance_db": curation.copy_distance,
+        "silent_generated": sum(s.silent for s in generated_scores),
+        "clipped_generated": sum(s.clipped for s in generated_scores),
     }
     (Path(run_dir) / training.REPORT_DIR).mkdir(exist_ok=True)
     write_json(Path(run_dir) / training.REPORT_DIR / f"evaluation-step-{saved['step']:06d}.json", result)
@@ -133,19 +175,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir")
     parser.add_argument("--count", type=int, help="held-out sounds to compare with (default: all)")
+    parser.add_argument(
+        "--per-kind", type=int, default=PER_KIND, help=f"sounds generated per kind (default {PER_KIND})"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    result = evaluate(args.run_dir, args.count)
+    result = evaluate(args.run_dir, args.count, args.per_kind)
     print(
         f"step {result['step']}, {result['held_out_sounds']} held-out sounds, {result['steps']} steps, "
         f"guidance {result['guidance']}"
     )
     for name, value in result["frechet_distance"].items():
         print(f"  Fréchet distance, {name:34s} {value:10.1f}")
+    adherence = result["prompt_adherence"]
+    if adherence is None:
+        print("  prompt adherence: not measured (the training sounds' names say fewer than two kinds)")
+    else:
+        kinds = ", ".join(f"{k} {r}/{n}" for k, (r, n) in adherence["per_kind"].items())
+        print(
+            f"  prompt adherence (heard as asked): {adherence['accuracy']:.1%} ({kinds}); the classifier on "
+            f"held-out sounds: {adherence['held_out_accuracy']:.1%}"
+        )
     near = result["median_nearest_training_db"]
     print(
         f"  median distance to the nearest training sound: generated {near['generated']:.2f} dB, held-out "
-        f"{near['held-out']:.2f} dB; {result['silent_generated']} generated sounds silent"
+        f"{near['held-out']:.2f} dB; {result['near_copies_generated']} generated sounds near-copies (under "
+        f"{result['copy_distance_db']:.2f} dB), {result['silent_generated']} silent, "
+        f"{result['clipped_generated']} clipped"
     )
     return 0
 

@@ -36,6 +36,7 @@ from tonemorph.atomic import atomic_path
 
 from ..export import OPSET_VERSION, TONEMORPH_FORMAT, ExportValidationError
 from ..train import atomic_save
+from . import classifier as kind_classifier
 from . import train as training
 from .model import CONDITION_VALUES, CONDITIONS, KINDS, UNSPECIFIED_BIN, UNSPECIFIED_KIND, VelocityNet
 
@@ -176,8 +177,14 @@ def export_sampler(
     checkpoint: str | os.PathLike | dict, out: str | os.PathLike, *, version: int = 1, description: str = ""
 ) -> tuple[Path, Path]:
     """A run (its folder or checkpoint.pt), or a checkpoint already read, to `out` (.onnx, the EMA weights)
-    and NAME.pt beside it (the weights for `--from`), both written atomically."""
+    and NAME.pt beside it (the weights for `--from`), both written atomically. From a run folder the model
+    also gets its "curation" metadata (classifier.curation_of_run, a few seconds)."""
     data = checkpoint if isinstance(checkpoint, dict) else training.load_checkpoint(checkpoint)
+    run_dir = None if isinstance(checkpoint, dict) else Path(checkpoint).expanduser()
+    if run_dir is not None and not run_dir.is_dir():
+        run_dir = run_dir.parent
+    has_data = run_dir is not None and (run_dir / training.DATA_NAME).is_file()
+    curation = kind_classifier.curation_of_run(run_dir).to_json() if has_data else None
     out = Path(out)
     if out.suffix != ".onnx":
         raise ValueError(f"'{out}': the model file must end in .onnx")
@@ -197,7 +204,7 @@ def export_sampler(
         config=training.SamplerConfig.from_dict(data["config"]),
         version=version,
         description=description,
-        extra={"train_steps": data["step"]},
+        extra={"train_steps": data["step"], **({"curation": curation} if curation else {})},
     )
     export_onnx(model, out, props, data["length"])
     weights = out.with_suffix(".pt")

@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from tonemorph.atomic import atomic_open, atomic_path, write_json
-from tonemorph.sampler.data import SamplerDataError, SampleSet, split_by_kit
-from tonemorph.sampler.words import Vocabulary, build_vocabulary, descriptor_bins
+from tonemorph.sampler.data import SamplerDataError, SampleSet, load_samples, split_by_kit
+from tonemorph.sampler.words import KIND_SYNONYMS, Vocabulary, build_vocabulary, descriptor_bins, kind_of_name
 
 from ..train import StopRequest, _console, _progress, atomic_save
 from .model import (
@@ -141,6 +141,51 @@ def _subset(samples: SampleSet, index: np.ndarray) -> SampleSet:
     )
 
 
+def _concat(a: SampleSet, b: SampleSet) -> SampleSet:
+    return SampleSet(
+        np.concatenate([a.audio, b.audio]),
+        a.sample_rate,
+        a.files + b.files,
+        a.kits + b.kits,
+        a.kinds + b.kinds,
+        np.concatenate([a.one_shot, b.one_shot]),
+        {k: np.concatenate([v, b.descriptors[k]]) for k, v in a.descriptors.items()},
+        a.skipped + b.skipped,
+    )
+
+
+def _sidecar_kind(wav: Path) -> str | None:
+    """The kind a generated sound's JSON sidecar says was asked for (its conditions, else its prompt's
+    words), or None."""
+    import json
+
+    try:
+        facts = json.loads(wav.with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(facts, dict):
+        return None
+    kind = (facts.get("conditions") or {}).get("kind")
+    if kind in KIND_SYNONYMS:
+        return kind
+    return kind_of_name(facts["prompt"]) if isinstance(facts.get("prompt"), str) else None
+
+
+def load_kept(kept_dir: str | os.PathLike, progress=None) -> SampleSet:
+    """The sounds of `--add KEPT_DIR` (generated and kept, or any others) as training chunks, read as
+    data.load_samples reads a folder; the kind of each is what its JSON sidecar asked for (generate writes
+    one), else what its names say. Their files are named "added/<path in KEPT_DIR>". Raises SamplerDataError
+    (the message starts with --add) for a missing folder, or one without audible sounds."""
+    try:
+        kept = load_samples(kept_dir, progress=progress)
+    except SamplerDataError as e:
+        raise SamplerDataError(f"--add: {e}") from None
+    root = Path(kept_dir).expanduser()
+    kept.kinds = [_sidecar_kind(root / f) or k for f, k in zip(kept.files, kept.kinds)]
+    kept.files = [f"added/{f}" for f in kept.files]
+    return kept
+
+
 def split(
     samples: SampleSet, validation_kits: tuple[str, ...] | list[str] | None, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -221,11 +266,13 @@ def start_run(
     validation_kits: tuple[str, ...] | list[str] | None = None,
     init: dict | None = None,
     info: dict | None = None,
+    added: SampleSet | None = None,
 ) -> Path:
     """A run folder with its data and step-0 checkpoint; refuses a folder that holds a run.
 
     init: a checkpoint or weights file (load_checkpoint) to fine-tune from; its architecture and audio
     scale are kept. info: what the run was made from, kept in the checkpoint (data folder, model path).
+    added: sounds that only ever train (load_kept: `--add`), never held out.
     Raises SamplerDataError when there are fewer than MIN_CHUNKS training sounds.
     """
     run_dir = Path(run_dir)
@@ -239,15 +286,17 @@ def start_run(
             f"the sounds are at {samples.sample_rate} Hz; the model runs at {init['sample_rate']} Hz."
         )
     train_index, validation_index = split(samples, validation_kits, config.seed)
-    if len(train_index) < MIN_CHUNKS:
+    training = _subset(samples, train_index)
+    if added is not None:
+        training = _concat(training, added)
+    if len(training) < MIN_CHUNKS:
         raise SamplerDataError(
-            f"only {len(train_index)} sounds to train on; the sampler needs at least {MIN_CHUNKS} (100 or more "
+            f"only {len(training)} sounds to train on; the sampler needs at least {MIN_CHUNKS} (100 or more "
             "make a model worth keeping). Add more one-shots or loops to the folder."
         )
     length = samples.audio.shape[1]
     if length % config.hop:
         raise ValueError(f"chunks of {length} samples are not a whole number of hops ({config.hop}).")
-    training = _subset(samples, train_index)
     vocabulary = build_vocabulary(training.kinds, training.descriptors)
     validation = _subset(samples, validation_index)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -284,7 +333,8 @@ def start_run(
             "vocabulary": vocabulary_dict(vocabulary),
             "info": {
                 **(info or {}),
-                "train_chunks": len(train_index),
+                "train_chunks": len(training),
+                "added_chunks": 0 if added is None else len(added),
                 "validation_chunks": len(validation_index),
                 "validation_kits": list(validation_kits or []),
                 "init_from": (init or {}).get("name"),
