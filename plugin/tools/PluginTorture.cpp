@@ -709,8 +709,10 @@ int samplerMode(const juce::StringArray& args) {
     settings.steps = static_cast<int>(number("--steps", 0));
     settings.guidance = number("--guidance", -1.0);
     if (text("--seed").isNotEmpty()) settings.seed = static_cast<std::uint64_t>(text("--seed").getLargeIntValue());
+    const long blocksBefore = blocks.load();
     job.start(settings);
     report->setProperty("seconds", wait(job, number("--cancel-after", -1.0)));
+    report->setProperty("job_blocks", static_cast<juce::int64>(blocks.load() - blocksBefore));  // played meanwhile
     const auto status = job.status();
     report->setProperty("state", names[static_cast<int>(status.state)]);
     report->setProperty("error", status.error);
