@@ -30,6 +30,7 @@ from tonemorph.plugins import PLUGINS, plugins_dir
 from tonemorph.sampler.words import parse_prompt
 
 BOTH = [host.EFFECT, host.SYNTH]
+SAMPLERS = Path(__file__).resolve().parents[1] / "models" / "sampler"
 HOST_RATE = 48000
 LSB = 2.0**-23  # one step of a 24-bit file
 MAX_LAG = 8  # samples the audition's resampler may delay the sound by (JUCE's ResamplingAudioSource: 1)
@@ -138,6 +139,18 @@ def test_the_panel_generates_what_the_core_generates_and_auditions_it(name, tiny
     correlation, lag = max((similarity(heard[:, 0], sound, lag), lag) for lag in range(MAX_LAG + 1))
     print(f"{name}: heard vs the file: correlation {correlation:.3f} {lag} samples late")
     assert correlation > 0.9 and np.array_equal(heard[:, 0], heard[:, 1])
+
+
+@pytest.mark.parametrize("name", BOTH)
+def test_the_bundles_carry_the_samplers_apart_from_the_instruments(name):
+    """models/sampler/ of the bundle holds every shipped sampler; the instrument list reads only models/*.onnx."""
+    shipped = [p for p in SAMPLERS.glob("*.onnx") if not p.name.startswith(".")]
+    if not shipped:
+        pytest.skip("no sampler is shipped in models/sampler yet")
+    bundled = host.vst3(name) / "Contents" / "Resources" / "models"
+    for model in shipped:
+        assert (bundled / "sampler" / model.name).read_bytes() == model.read_bytes()
+    assert not {p.name for p in bundled.glob("*.onnx")} & {p.name for p in shipped}
 
 
 def test_the_samplers_are_found_in_the_user_folder(tiny, tmp_path):
