@@ -376,3 +376,22 @@ def test_load_kept_reads_kinds_from_sidecars(tmp_path):
         "added/0002-seed2.wav": "kick",
         "added/snare-x.wav": "snare",
     }
+
+
+def test_evaluate_reports_adherence_scores_and_copies(samples, tmp_path):  # noqa: F811
+    held = replace(samples, audio=0.5 * samples.audio, kits=["held"] * len(samples))  # 4 of each kind
+    both = training._concat(replace(samples, kits=["train"] * len(samples)), held)
+    run = training.start_run(tmp_path / "run", both, tiny_config(steps=1), name="e", validation_kits=["held"])
+    training.train(run, show_progress=False, report=False)
+    result = evaluate.evaluate(run, per_kind=1)
+    adherence = result["prompt_adherence"]
+    assert {k: n for k, (_, n) in adherence["per_kind"].items()} == {"kick": 1, "snare": 1, "hat": 1}
+    assert adherence["held_out_accuracy"] is not None
+    assert set(result["score_median"]) == {
+        "generated",
+        "untrained network",
+        "noise bursts with drum envelopes",
+        "held-out sounds",
+    }
+    assert all(0.0 <= v <= 1.0 for v in result["score_median"].values())
+    assert 0 <= result["near_copies_generated"] <= 3 and result["copy_distance_db"] > 0

@@ -342,15 +342,20 @@ class Score:
 
 
 def score_sounds(
-    audio: np.ndarray, sample_rate: float, curation: Curation, kinds: list[str | None]
+    audio: np.ndarray,
+    sample_rate: float,
+    curation: Curation,
+    kinds: list[str | None],
+    embedded: np.ndarray | None = None,
 ) -> list[Score]:
-    """A Score for each of audio [n, samples], kinds[i] the kind sound i was asked to be (None: any)."""
+    """A Score for each of audio [n, samples], kinds[i] the kind sound i was asked to be (None: any);
+    embedded: their embeddings where already computed."""
     audio = np.asarray(audio)
     if len(kinds) != len(audio):
         raise ValueError(f"score_sounds: {len(audio)} sounds but {len(kinds)} kinds.")
     if len(audio) == 0:
         return []
-    embedded = embeddings(audio, sample_rate)
+    embedded = embeddings(audio, sample_rate) if embedded is None else embedded
     nearest, index = nearest_distance(embedded, curation.train_embeddings)
     around = neighbourhood_distance(embedded, curation.train_embeddings)
     classifier = curation.classifier

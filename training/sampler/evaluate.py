@@ -141,14 +141,19 @@ def evaluate(run_dir: str | os.PathLike, count: int | None = None, per_kind: int
         for name, a in sets.items()
     }
     fd = {name: frechet_distance(e, reference) for name, e in embedded.items()}
+    train_kinds = kind_classifier.kind_names(data["train_conditions"])
+    asked = kind_classifier.kind_names(conditions)
     curation = kind_classifier.build_curation(
-        train_embeddings,
-        kind_classifier.kind_names(data["train_conditions"]),
-        [str(f) for f in data["train_files"]],
-        reference,
-        kind_classifier.kind_names(conditions),
+        train_embeddings, train_kinds, [str(f) for f in data["train_files"]], reference, asked
     )
-    generated_scores = curate.score_sounds(sets["generated"], rate, curation, [None] * len(held_out))
+    kinds = dict(zip(sets, (asked, None, asked, train_kinds)))  # what each sound is, or was asked to be
+    scores = {  # the training sounds are their own nearest: near-copies all
+        name: curate.score_sounds(a, rate, curation, kinds[name], embedded[name])
+        for name, a in sets.items()
+        if kinds[name] is not None
+    }
+    scores["held-out sounds"] = curate.score_sounds(held_out, rate, curation, asked, reference)
+    generated_scores = scores["generated"]
     nearest_held_out, _ = curate.nearest_distance(reference, train_embeddings)
     result = {
         "step": saved["step"],
@@ -161,6 +166,7 @@ def evaluate(run_dir: str | os.PathLike, count: int | None = None, per_kind: int
             "generated": float(np.median([s.nearest_distance for s in generated_scores])),
             "held-out": float(np.median(nearest_held_out)),
         },
+        "score_median": {name: float(np.median([s.score for s in v])) for name, v in scores.items()},
         "near_copies_generated": sum(s.near_copy for s in generated_scores),
         "copy_distance_db": curation.copy_distance,
         "silent_generated": sum(s.silent for s in generated_scores),
@@ -187,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     for name, value in result["frechet_distance"].items():
         print(f"  Fréchet distance, {name:34s} {value:10.1f}")
+    print(
+        "  median score (curate.score_sounds, each asked for its own kind): "
+        + ", ".join(f"{name} {value:.3f}" for name, value in result["score_median"].items())
+    )
     adherence = result["prompt_adherence"]
     if adherence is None:
         print("  prompt adherence: not measured (the training sounds' names say fewer than two kinds)")
