@@ -152,6 +152,7 @@ std::shared_ptr<const sampler::SamplerModel> SamplerJob::load(const juce::File& 
 }
 
 void SamplerJob::describe(const juce::File& file) {
+    runner_.update([](Snapshot& s) { s.model = {}; });  // a file that fails to open is not generated from
     runner_.guarded("Opening the sampler", [&] {
         const auto model = load(file);
         const auto& info = model->info();

@@ -64,7 +64,7 @@ public:
         State state = State::Idle;
         double progress = 0.0;
         juce::String stage, error;
-        ModelFacts model;             // the model opened last (kept when another fails to open)
+        ModelFacts model;             // the model opened last (none when the latest failed to open)
         Settings settings;            // of the latest successful run (its seed filled in)
         juce::File folder;            // its run folder
         std::vector<Result> results;  // its sounds (kept while a new run works, and when one fails)

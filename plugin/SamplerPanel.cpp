@@ -335,7 +335,11 @@ void SamplerPanel::showModel(const SamplerJob::ModelFacts& model) {
         id = kOtherFileItem;
     }
     model_.setSelectedId(id, juce::dontSendNotification);
-    if (model.file == juce::File()) return;
+    if (model.file == juce::File()) {
+        facts_.setText({}, juce::dontSendNotification);
+        vocabulary_.setText({}, juce::dontSendNotification);
+        return;
+    }
 
     const double length = static_cast<double>(model.length) / model.sampleRate;
     facts_.setText(model.name + ": " + juce::String(model.sampleRate) + " Hz, trained on " + juce::String(length, 2) +
