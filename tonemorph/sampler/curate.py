@@ -55,6 +55,7 @@ import numpy as np
 from tonemorph.atomic import write_json
 
 from .descriptors import HOP, N_FFT, magnitude_spectrogram
+from .words import KIND_SYNONYMS, kind_of_name
 
 SILENT_DB = -60.0  # peak below this is silence or near-silence
 CLIP_LEVEL = 0.99  # of full scale
@@ -419,10 +420,13 @@ def load_curation(model_path: str | os.PathLike) -> Curation:
     return Curation.from_json(props["curation"])
 
 
-def _asked_kind(facts: dict) -> str | None:
-    """The kind a generated sound's sidecar says was asked for (its conditions), or None."""
+def asked_kind(facts: dict) -> str | None:
+    """The kind a generated sound's JSON sidecar says was asked for: its conditions' kind, else the kind its
+    prompt's words say (words.kind_of_name), else None."""
     kind = (facts.get("conditions") or {}).get("kind")
-    return kind if isinstance(kind, str) else None
+    if kind in KIND_SYNONYMS:
+        return kind
+    return kind_of_name(facts["prompt"]) if isinstance(facts.get("prompt"), str) else None
 
 
 def score_files(wavs: list[Path], curation: Curation) -> list[Score]:
@@ -434,7 +438,7 @@ def score_files(wavs: list[Path], curation: Curation) -> list[Score]:
         audio, rate = soundfile.read(wav, dtype="float32", always_2d=True)
         sounds.append(audio.mean(axis=1))
         rates.add(rate)
-        kinds.append(_asked_kind(json.loads(wav.with_suffix(".json").read_text())))
+        kinds.append(asked_kind(json.loads(wav.with_suffix(".json").read_text())))
     if len(rates) > 1 or len({len(s) for s in sounds}) > 1:
         raise ValueError("score_files needs sounds of one rate and length.")
     return score_sounds(np.stack(sounds), rates.pop(), curation, kinds) if sounds else []

@@ -27,8 +27,9 @@ import numpy as np
 import torch
 
 from tonemorph.atomic import atomic_open, atomic_path, write_json
+from tonemorph.sampler import curate
 from tonemorph.sampler.data import SamplerDataError, SampleSet, load_samples, split_by_kit
-from tonemorph.sampler.words import KIND_SYNONYMS, Vocabulary, build_vocabulary, descriptor_bins, kind_of_name
+from tonemorph.sampler.words import Vocabulary, build_vocabulary, descriptor_bins
 
 from ..train import StopRequest, _console, _progress, atomic_save
 from .model import (
@@ -155,20 +156,14 @@ def _concat(a: SampleSet, b: SampleSet) -> SampleSet:
 
 
 def _sidecar_kind(wav: Path) -> str | None:
-    """The kind a generated sound's JSON sidecar says was asked for (its conditions, else its prompt's
-    words), or None."""
+    """curate.asked_kind of the JSON sidecar beside `wav`; None without a readable one."""
     import json
 
     try:
         facts = json.loads(wav.with_suffix(".json").read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(facts, dict):
-        return None
-    kind = (facts.get("conditions") or {}).get("kind")
-    if kind in KIND_SYNONYMS:
-        return kind
-    return kind_of_name(facts["prompt"]) if isinstance(facts.get("prompt"), str) else None
+    return curate.asked_kind(facts) if isinstance(facts, dict) else None
 
 
 def load_kept(kept_dir: str | os.PathLike, progress=None) -> SampleSet:
