@@ -415,6 +415,40 @@ def test_session_settings_are_checked():
             LiveSession(lambda m: None, echo_answer, **bad)
 
 
+class FakePort:
+    def __init__(self, name, calls):
+        self.name, self.calls = name, calls
+
+    def close_port(self):
+        self.calls.append(f"{self.name}.close_port")
+
+    def delete(self):
+        self.calls.append(f"{self.name}.delete")
+
+
+def test_ports_close_in_the_order_rtmidis_jack_backend_survives(monkeypatch):
+    """The input first; the output lingers (its last note-offs leave), is closed, and is deleted only after
+    a pause (MidiOut's destructor frees the ring buffer its JACK callback may still be reading)."""
+    calls = []
+    monkeypatch.setattr(live.time, "sleep", lambda seconds: calls.append(seconds))
+    live.close_ports(FakePort("in", calls), FakePort("out", calls))
+    assert calls == [
+        "in.close_port",
+        "in.delete",
+        live.OUTPUT_LINGER_SECONDS,
+        "out.close_port",
+        live.CLOSE_SETTLE_SECONDS,
+        "out.delete",
+    ]
+    assert live.OUTPUT_LINGER_SECONDS >= 0.05 and live.CLOSE_SETTLE_SECONDS >= 0.2
+    calls.clear()
+    live.close_ports(None, FakePort("out", calls))  # the input never opened
+    assert calls[-1] == "out.delete"
+    calls.clear()
+    live.close_ports(FakePort("in", calls), None)
+    assert calls == ["in.close_port", "in.delete"]
+
+
 def test_pick_port_by_number_name_or_part():
     names = ["system:midi_capture_1", "keys:out", "Keys Two:out"]
     assert pick_port(names, "1", "source", "--in") == 1

@@ -56,6 +56,8 @@ TEMPO_ATTACKS = 32  # the pause's length follows the tempo of the last this many
 ALL_NOTES_OFF = 123  # the controller number
 REALTIME_PRIORITY = 5  # the answer's thread, when the system allows it (below JACK's default of 10)
 CLIENT_NAME = "tonemorph"
+OUTPUT_LINGER_SECONDS = 0.1  # the output stays open this long after the last message (see close_ports)
+CLOSE_SETTLE_SECONDS = 0.25  # between closing an output's port and deleting it (see close_ports)
 
 NOTE_OFF, NOTE_ON, CONTROL = 0x80, 0x90, 0xB0
 
@@ -777,12 +779,29 @@ def run_live(
         report(f"stopped after {count} answer{'' if count == 1 else 's'}")
         return session.answers
     finally:
+        close_ports(in_port, out_port)
+
+
+def close_ports(in_port, out_port) -> None:
+    """Closes and deletes an input and an output (python-rtmidi's; either may be None) in the order
+    python-rtmidi's JACK backend survives (1.5.8, RtMidi 5.0.0). Its process callback reads the port twice
+    without a lock, and MidiOut's destructor frees the ring buffer that callback drains before it closes the
+    JACK client that runs it: a MidiOut deleted right after close_port() can lose the buffer under a callback
+    that saw the port still open (libjack prints "jack_port_get_buffer called with an incorrect port 0", then
+    SIGSEGV: 2 crashes in 1,200 closes on a loaded 2-core machine). So the input goes first (nothing more
+    comes in); the output stays open OUTPUT_LINGER_SECONDS, so its last note-offs leave in the next cycles
+    and reach the synth before the port goes; and it is deleted CLOSE_SETTLE_SECONDS after its close_port(),
+    when a callback that saw it open has long finished. What libjack prints about that race meanwhile is
+    silenced."""
+    with _quiet_stderr():
         if in_port is not None:
             in_port.close_port()
             in_port.delete()
-        time.sleep(0.05)  # JACK sends queued messages at its next period: let the last note-offs out
-        out_port.close_port()
-        out_port.delete()
+        if out_port is not None:
+            time.sleep(OUTPUT_LINGER_SECONDS)
+            out_port.close_port()
+            time.sleep(CLOSE_SETTLE_SECONDS)
+            out_port.delete()
 
 
 def continue_answer(
