@@ -1,9 +1,9 @@
 """Keeping the best of generated sounds: silence, clipping, an embedding, a kind classifier, one score.
 
 The embedding (`embedding`) describes how a sound's spectrum is shaped and how it moves, not how loud it
-is: every number is in dB relative to the sound itself, so a copy at another gain embeds the same. From
-the power STFT (descriptors.N_FFT, HOP, periodic Hann), with the loudest frame's energy as 0 dB and
-RELATIVE_FLOOR_DB as the floor:
+is: every number is in dB relative to the sound itself, so a copy at another gain embeds the same (but
+for POWER_FLOOR). From the power STFT (descriptors.N_FFT, HOP, periodic Hann), with the loudest frame's
+energy as 0 dB and RELATIVE_FLOOR_DB as the floor:
 
 - envelope: the mean frame energy in each of the ENVELOPE_EDGES_S stretches (finer at the attack), in dB
   re the loudest frame (len(ENVELOPE_EDGES_S) numbers);
