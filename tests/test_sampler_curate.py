@@ -395,3 +395,21 @@ def test_evaluate_reports_adherence_scores_and_copies(samples, tmp_path):  # noq
     }
     assert all(0.0 <= v <= 1.0 for v in result["score_median"].values())
     assert 0 <= result["near_copies_generated"] <= 3 and result["copy_distance_db"] > 0
+
+
+def test_keep_best_interrupted_leaves_nothing(exported, tmp_path, monkeypatch):  # noqa: F811
+    from tonemorph.engine.sampler import GenerateSettings
+
+    def interrupted(*_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(curate, "score_files", interrupted)
+    settings = GenerateSettings(count=3, seed=1)
+    with pytest.raises(KeyboardInterrupt):
+        curate.generate_best(exported[0], tmp_path / "new", settings, 2)
+    assert not (tmp_path / "new").exists()  # made by the call, so removed
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "mine.wav").write_bytes(b"x")
+    with pytest.raises(KeyboardInterrupt):
+        curate.generate_best(exported[0], tmp_path / "old", settings, 2)
+    assert [p.name for p in (tmp_path / "old").iterdir()] == ["mine.wav"]  # no staging folder, nothing kept
