@@ -200,7 +200,8 @@ void SamplerJob::run(const Settings& requested) {
         const auto& info = model->info();
         const std::vector<std::int64_t> conditions =
             musician([&] { return sampler::parse_prompt(info, settings.prompt.toStdString()); });
-        const int hops = std::max(1, static_cast<int>(std::lround(settings.seconds * info.sample_rate / info.hop)));
+        // Whole hops, the half-way case to even as the CLI's round() does (engine/sampler.py samples_for).
+        const int hops = std::max(1, static_cast<int>(std::nearbyint(settings.seconds * info.sample_rate / info.hop)));
         const int samples = settings.seconds > 0.0 ? hops * info.hop : info.length;
         const int steps = settings.steps > 0 ? settings.steps : info.default_steps;
         const double guidance = settings.guidance >= 0.0 ? settings.guidance : info.default_guidance;

@@ -23,6 +23,7 @@ from PIL import Image
 from scipy.signal import resample_poly
 from test_sampler_model import drums, exported, samples, trained_run  # noqa: F401 (the tiny sampler's fixtures)
 from tonemorph.engine import _core
+from tonemorph.engine.sampler import GenerateSettings, generate_sounds
 from tonemorph.training.sampler import train as training
 from tonemorph.training.sampler.model import condition_row
 
@@ -151,6 +152,29 @@ def test_the_bundles_carry_the_samplers_apart_from_the_instruments(name):
     for model in shipped:
         assert (bundled / "sampler" / model.name).read_bytes() == model.read_bytes()
     assert not {p.name for p in bundled.glob("*.onnx")} & {p.name for p in shipped}
+
+
+def test_the_panel_writes_what_the_cli_writes(tiny, tmp_path):
+    """The same settings through the panel and through `tonemorph sampler generate` (engine/sampler.py): the same
+    file names, the same sidecars, the same samples (JUCE's and libsndfile's 24-bit rounding may differ by one
+    step)."""
+    settings = {"count": 2, "seed": 40, "steps": 2, "seconds": 0.25, "prompt": "short hat"}
+    report = run_sampler(
+        host.EFFECT,
+        tiny,
+        *[x for key, value in settings.items() for x in (f"--{key}", str(value))],
+        tmp=tmp_path / "panel",
+    )
+    cli = tmp_path / "cli"
+    generate_sounds(tiny, cli, GenerateSettings(**settings))
+    panel = [Path(p) for p in report["results"]]
+    assert [p.name for p in panel] == sorted(p.name for p in cli.glob("*.wav"))
+    for path in panel:
+        ours, _ = sf.read(path, dtype="int32")
+        theirs, _ = sf.read(cli / path.name, dtype="int32")
+        assert np.abs((ours >> 8).astype(np.int64) - (theirs >> 8)).max() <= 1
+        sidecar = json.loads(path.with_suffix(".json").read_text())
+        assert sidecar == json.loads((cli / path.name).with_suffix(".json").read_text())
 
 
 def test_the_samplers_are_found_in_the_user_folder(tiny, tmp_path):
