@@ -281,6 +281,10 @@ void SamplerPanel::play(int index) {
 void SamplerPanel::setKept(int index, bool kept) {
     if (kept) kept_.insert(index);
     else kept_.erase(index);
+    showKeptCount();
+}
+
+void SamplerPanel::showKeptCount() {
     save_.setButtonText(kept_.empty() ? "Save..." : "Save " + juce::String(static_cast<int>(kept_.size())) + "...");
 }
 
@@ -398,7 +402,7 @@ void SamplerPanel::showStatus(const SamplerJob::Snapshot& status) {
     if (changed) {
         shownResults_ = status.results;
         kept_.clear();
-        setKept(-1, false);
+        showKeptCount();
         played_ = -1;
         results_.updateContent();
         results_.repaint();

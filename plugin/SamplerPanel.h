@@ -37,6 +37,7 @@ private:
     void generate();
     void play(int index);
     void setKept(int index, bool kept);
+    void showKeptCount();  // on the Save button
     void saveKept();
     void dragOut(int index);
     void showModel(const SamplerJob::ModelFacts& model);
