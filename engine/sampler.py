@@ -27,8 +27,7 @@ from typing import Any
 import numpy as np
 
 from tonemorph.atomic import write_json
-from tonemorph.cli_sampler import sampler_dirs
-from tonemorph.paths import bundled_models_dir, user_models_dir
+from tonemorph.paths import bundled_models_dir, sampler_dirs, user_models_dir
 
 from . import _core
 from .midi import check_seed, draw_seed

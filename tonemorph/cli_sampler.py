@@ -6,14 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-SAMPLER_FOLDER = "sampler"  # samplers live in models/sampler/ and the user model folder's sampler/
-
-
-def sampler_dirs() -> list[Path]:
-    """Where samplers are looked for by name: the user's folder first, then the bundled ones."""
-    from tonemorph.paths import bundled_models_dir, user_models_dir
-
-    return [user_models_dir() / SAMPLER_FOLDER, bundled_models_dir() / SAMPLER_FOLDER]
+from tonemorph.paths import SAMPLER_FOLDER, sampler_dirs
 
 
 def resolve_weights(name_or_path: str) -> Path:

@@ -76,3 +76,11 @@ def not_a_file(path: Path, kind: str) -> str | None:
 def model_dirs() -> list[Path]:
     """Search order: the user's models first (a user model may shadow a bundled one), then bundled."""
     return [user_models_dir(), bundled_models_dir()]
+
+
+SAMPLER_FOLDER = "sampler"  # samplers live in models/sampler/ and the user model folder's sampler/
+
+
+def sampler_dirs() -> list[Path]:
+    """Where samplers are looked for by name: the user's folder first, then the bundled ones."""
+    return [folder / SAMPLER_FOLDER for folder in model_dirs()]
