@@ -70,4 +70,75 @@ void ParameterControl::resized() {
     if (toggle_) toggle_->setBounds(area.withSizeKeepingCentre(std::min(area.getWidth(), 60), 24));
 }
 
+juce::Rectangle<int> layOutHeading(const juce::Component& panel, juce::Label& heading, juce::Label& hint) {
+    auto area = panel.getLocalBounds().reduced(14, 10);
+    heading.setBounds(area.removeFromTop(24));
+    hint.setBounds(area.removeFromTop(18));
+    area.removeFromTop(4);
+    return area;
+}
+
+void setUpSlider(juce::Component& parent, juce::Label& label, const juce::String& text, juce::Slider& slider, double lo,
+                 double hi, double step, double value, const juce::String& tip, int textBoxWidth) {
+    label.setText(text, juce::dontSendNotification);
+    slider.setSliderStyle(juce::Slider::LinearHorizontal);
+    slider.setTextBoxStyle(juce::Slider::TextBoxRight, false, textBoxWidth, 20);
+    slider.setRange(lo, hi, step);
+    slider.setValue(value, juce::dontSendNotification);
+    slider.setTooltip(tip);
+    parent.addAndMakeVisible(label);
+    parent.addAndMakeVisible(slider);
+}
+
+void setUpJobViews(juce::Component& parent, juce::ProgressBar& progressBar, juce::Label& messages,
+                   juce::ListBox& results, int resultRowHeight) {
+    progressBar.setColour(juce::ProgressBar::backgroundColourId, colours::background);
+    progressBar.setColour(juce::ProgressBar::foregroundColourId, colours::accent);
+    parent.addAndMakeVisible(progressBar);
+    messages.setJustificationType(juce::Justification::topLeft);
+    messages.setMinimumHorizontalScale(0.8f);
+    parent.addAndMakeVisible(messages);
+    results.setRowHeight(resultRowHeight);
+    results.setColour(juce::ListBox::backgroundColourId, colours::panel);
+    parent.addAndMakeVisible(results);
+}
+
+juce::String jobProgressText(bool busy, const juce::String& stage, bool cancelled, bool playing) {
+    return busy        ? stage
+           : cancelled ? juce::String("Cancelled")
+           : playing   ? juce::String("Playing")
+                       : juce::String();
+}
+
+void showJobMessage(juce::Label& messages, juce::String& shown, const juce::String& text, bool failed) {
+    if (text == shown) return;
+    shown = text;
+    messages.setText(text, juce::dontSendNotification);
+    messages.setColour(juce::Label::textColourId, failed ? colours::warn : colours::dim);
+}
+
+void dragFileOut(const juce::File& file, juce::Component* source) {
+    if (file.existsAsFile())
+        juce::DragAndDropContainer::performExternalDragDropOfFiles({file.getFullPathName()}, false, source);
+}
+
+ResultRowBase::ResultRowBase(std::function<void(int)> dragOut) : dragOut_(std::move(dragOut)) {
+    name_.setInterceptsMouseClicks(false, false);
+    name_.setMinimumHorizontalScale(0.7f);
+    addAndMakeVisible(name_);
+}
+
+void ResultRowBase::paint(juce::Graphics& g) {
+    g.setColour(colours::background.brighter(0.05f));
+    g.fillRoundedRectangle(getLocalBounds().reduced(1).toFloat(), 3.0f);
+}
+
+void ResultRowBase::mouseDrag(const juce::MouseEvent& e) {
+    constexpr int kDragStartPixels = 6;
+    if (!dragging_ && e.getDistanceFromDragStart() > kDragStartPixels) {
+        dragging_ = true;
+        dragOut_(index_);
+    }
+}
+
 }  // namespace tonemorph::plugin

@@ -38,4 +38,26 @@ void atomicCopy(const juce::File& source, const juce::File& destination, const s
         throw std::runtime_error("cannot move the file to " + destination.getFullPathName().toStdString());
 }
 
+void refuse(const std::string& message) {
+    const juce::String text = juce::String::fromUTF8(message.c_str());
+    throw std::invalid_argument((text.substring(0, 1).toUpperCase() + text.substring(1)).toStdString());
+}
+
+void writeFileAtomically(const juce::File& file, const void* data, std::size_t size) {
+    if (!file.replaceWithData(data, size))
+        throw std::runtime_error("cannot write " + file.getFullPathName().toStdString() + " (is the disk full?)");
+}
+
+RunFolders startRun(const juce::File& root, const juce::String& stem, double days) {
+    if (!root.createDirectory()) throw std::runtime_error("cannot create " + root.getFullPathName().toStdString());
+    const juce::Time before = juce::Time::getCurrentTime() - juce::RelativeTime::days(days);
+    for (const auto& entry : juce::RangedDirectoryIterator(root, false, "*", juce::File::findDirectories))
+        if (entry.getModificationTime() < before) entry.getFile().deleteRecursively();
+    RunFolders run{root.getNonexistentChildFile(stem, "", false),
+                   root.getNonexistentChildFile("." + stem + "-partial", "", false)};
+    if (!run.partial.createDirectory())
+        throw std::runtime_error("cannot create " + run.partial.getFullPathName().toStdString());
+    return run;
+}
+
 }  // namespace tonemorph::plugin

@@ -7,7 +7,8 @@
 // Snapshot is the job's own status struct. It needs `State state` (an enum with Failed and Cancelled),
 // `double progress`, `juce::String stage` and `juce::String error`; the job adds whatever it shows.
 //
-// Also here: the file operations the panels share (the same file under two names, an atomic copy).
+// Also here: the file operations the panels share (the same file under two names, an atomic copy, a run's
+// folder written in hiding and renamed into place) and the musician's message for what a tool refused.
 #pragma once
 
 #include <atomic>
@@ -86,6 +87,17 @@ public:
         });
     }
 
+    // The task ended well: `state`, progress 1 and `stage` on the bar; fill(snapshot) sets what it made.
+    template <typename Fill>
+    void finish(State state, const juce::String& stage, Fill fill) {
+        update([&](Snapshot& s) {
+            s.state = state;
+            s.progress = 1.0;
+            s.stage = stage;
+            fill(s);
+        });
+    }
+
     void fail(const juce::String& error) {
         update([&](Snapshot& s) {
             s.state = State::Failed;
@@ -129,5 +141,45 @@ bool sameFile(const juce::File& a, const juce::File& b);
 // *cancel becomes true, std::runtime_error when the disk refuses. progress(fraction) as it goes.
 void atomicCopy(const juce::File& source, const juce::File& destination, const std::atomic<bool>* cancel,
                 const std::function<void(double)>& progress = {});
+
+// The musician's message for what a tool refused (the tool's what() says which file and why): `message`
+// with its first letter in capitals, thrown as std::invalid_argument.
+[[noreturn]] void refuse(const std::string& message);
+
+// Runs `work`, turning the tool's own `Error` into a message for the musician.
+template <typename Error, typename Work>
+auto musician(Work work) -> decltype(work()) {
+    try {
+        return work();
+    } catch (const Error& e) {
+        refuse(e.what());
+    }
+}
+
+// Writes `data` as `file` (through a temporary file beside it); std::runtime_error when the disk refuses.
+void writeFileAtomically(const juce::File& file, const void* data, std::size_t size);
+
+// A job's run: its files go into the hidden `partial` folder, renamed to `folder` when complete.
+struct RunFolders {
+    juce::File folder, partial;
+};
+
+// Creates `root`, deletes its run folders older than `days` (earlier sessions'; each plugin keeps its own
+// latest in view) and a new hidden partial folder for a run named `stem`.
+RunFolders startRun(const juce::File& root, const juce::String& stem, double days);
+
+// Runs write(partial folder), then renames it to the run's folder: a cancelled or failed run (write throws)
+// leaves nothing.
+template <typename Write>
+void writeRun(const RunFolders& run, Write write) {
+    try {
+        write(run.partial);
+        if (!run.partial.moveFileTo(run.folder))
+            throw std::runtime_error("cannot move the results to " + run.folder.getFullPathName().toStdString());
+    } catch (...) {
+        run.partial.deleteRecursively();
+        throw;
+    }
+}
 
 }  // namespace tonemorph::plugin

@@ -31,22 +31,6 @@ constexpr ToolFacts kTools[MidiJob::kToolCount] = {{"continue", "Continue"},    
                                                    {"interpolate", "Interpolate"}, {"groove", "Groove"},
                                                    {"drumify", "Drumify"},         {"transcribe", "Transcribe"}};
 
-// The musician's message for a file the tools cannot use (MidiError's what() says which and why).
-[[noreturn]] void refuse(const std::string& message) {
-    juce::String text = juce::String::fromUTF8(message.c_str());
-    throw std::invalid_argument((text.substring(0, 1).toUpperCase() + text.substring(1)).toStdString());
-}
-
-// Runs `work`, turning the MIDI tools' MidiError into a message for the musician.
-template <typename Work>
-auto musician(Work work) -> decltype(work()) {
-    try {
-        return work();
-    } catch (const midi::MidiError& e) {
-        refuse(e.what());
-    }
-}
-
 // The model file for a tool, or the musician's message that it is not installed.
 // `train`: what `tonemorph midi train` calls it ("" for a model that is not trained here).
 juce::File requireModel(const juce::String& fileName, const juce::String& what, const juce::String& train) {
@@ -66,7 +50,7 @@ midi::SmfRead readClip(const juce::File& file, midi::ClipKind kind, const juce::
                                      (juce::String(TONEMORPH_SYNTH ? " or record one." : " or choose one.")))
                                         .toStdString());
     if (!file.existsAsFile()) throw std::invalid_argument((quoted(file) + " does not exist any more.").toStdString());
-    return musician([&] { return midi::read_smf_file(file.getFullPathName().toStdString(), kind); });
+    return musician<midi::MidiError>([&] { return midi::read_smf_file(file.getFullPathName().toStdString(), kind); });
 }
 
 midi::ClipKind clipKind(MidiJob::Kind kind) {
@@ -81,7 +65,7 @@ midi::ClipKind clipKind(MidiJob::Kind kind) {
 std::shared_ptr<const midi::EventModel> eventModel(bool drums) {
     const juce::File file = requireModel(drums ? "drums.onnx" : "melody.onnx", drums ? "drums" : "melody",
                                          drums ? "drums" : "melody");
-    return musician([&] {
+    return musician<midi::MidiError>([&] {
         return midi::EventModel::open(file.getFullPathName().toStdString(), drums ? midi::kDrumsKind : midi::kMelodyKind);
     });
 }
@@ -132,21 +116,9 @@ std::vector<float> readAudio(const juce::File& file, int& channels, double& rate
     return planar;
 }
 
-void writeFileAtomically(const juce::File& file, const void* data, std::size_t size) {
-    if (!file.replaceWithData(data, size))
-        throw std::runtime_error("cannot write " + file.getFullPathName().toStdString() + " (is the disk full?)");
-}
-
 void writeMidi(const juce::File& file, const midi::Clip& clip) {
-    const std::string bytes = musician([&] { return midi::write_smf(clip); });
+    const std::string bytes = musician<midi::MidiError>([&] { return midi::write_smf(clip); });
     writeFileAtomically(file, bytes.data(), bytes.size());
-}
-
-// Run folders of earlier sessions go (each plugin keeps its own latest in view).
-void forgetOldRuns(const juce::File& root) {
-    const juce::Time before = juce::Time::getCurrentTime() - juce::RelativeTime::days(kRunFolderDays);
-    for (const auto& entry : juce::RangedDirectoryIterator(root, false, "*", juce::File::findDirectories))
-        if (entry.getModificationTime() < before) entry.getFile().deleteRecursively();
 }
 
 juce::var settingsJson(const MidiJob::Settings& s, std::uint64_t seed) {
@@ -239,7 +211,8 @@ void MidiJob::run(const Settings& requested) {
                 request.variations = settings.variations;
                 request.temperature = settings.temperature;
                 request.seed = seed;
-                result = musician([&] { return midi::continue_clip(*model, request, progress, cancel); });
+                result = musician<midi::MidiError>(
+                    [&] { return midi::continue_clip(*model, request, progress, cancel); });
                 break;
             }
             case Tool::Generate: {
@@ -250,7 +223,7 @@ void MidiJob::run(const Settings& requested) {
                 request.temperature = settings.temperature;
                 request.seed = seed;
                 request.bpm = hooks_.tempo ? hooks_.tempo() : 120.0;
-                result = musician([&] { return midi::generate(*model, request, progress, cancel); });
+                result = musician<midi::MidiError>([&] { return midi::generate(*model, request, progress, cancel); });
                 break;
             }
             case Tool::Interpolate: {
@@ -259,7 +232,8 @@ void MidiJob::run(const Settings& requested) {
                 note(a.messages);
                 note(b.messages);
                 const juce::File file = requireModel("melody_vae_decoder.onnx", "Interpolate", "interpolate");
-                const auto model = musician([&] { return midi::MelodyVae::open(file.getFullPathName().toStdString()); });
+                const auto model = musician<midi::MidiError>(
+                    [&] { return midi::MelodyVae::open(file.getFullPathName().toStdString()); });
                 midi::InterpolateRequest request;
                 request.a = a.clip;
                 request.b = b.clip;
@@ -268,7 +242,8 @@ void MidiJob::run(const Settings& requested) {
                 request.steps = settings.steps;
                 request.temperature = settings.temperature;
                 request.seed = seed;
-                auto morph = musician([&] { return midi::interpolate(*model, request, progress, cancel); });
+                auto morph = musician<midi::MidiError>(
+                    [&] { return midi::interpolate(*model, request, progress, cancel); });
                 result.clips = std::move(morph.clips);
                 result.messages = std::move(morph.messages);
                 break;
@@ -280,13 +255,14 @@ void MidiJob::run(const Settings& requested) {
                                            groove ? "a drum clip to groove" : "a clip to drumify");
                 note(read.messages);
                 const juce::File file = requireModel("groove.onnx", groove ? "Groove" : "Drumify", "groove");
-                const auto model = musician([&] { return midi::GrooveModel::open(file.getFullPathName().toStdString()); });
+                const auto model = musician<midi::MidiError>(
+                    [&] { return midi::GrooveModel::open(file.getFullPathName().toStdString()); });
                 midi::GrooveRequest request;
                 request.clip = read.clip;
                 request.variations = settings.variations;
                 request.temperature = settings.temperature;
                 request.seed = seed;
-                result = musician([&] {
+                result = musician<midi::MidiError>([&] {
                     return groove ? midi::groove(*model, request, progress, cancel)
                                   : midi::drumify(*model, request, progress, cancel);
                 });
@@ -312,9 +288,10 @@ void MidiJob::run(const Settings& requested) {
                                                     "(or drop an audio file).");
                 }
                 // One ONNX Runtime thread: the other core keeps the audio going.
-                const auto model =
-                    musician([&] { return midi::TranscribeModel::open(file.getFullPathName().toStdString(), 1); });
-                const auto found = musician([&] { return midi::transcribe(*model, request, progress, cancel); });
+                const auto model = musician<midi::MidiError>(
+                    [&] { return midi::TranscribeModel::open(file.getFullPathName().toStdString(), 1); });
+                const auto found = musician<midi::MidiError>(
+                    [&] { return midi::transcribe(*model, request, progress, cancel); });
                 if (found.notes.empty() || !found.pitched)
                     throw std::invalid_argument(("No pitched notes were heard in " + heard +
                                                  ": play single notes or a riff clearly, then try again.")
@@ -322,7 +299,8 @@ void MidiJob::run(const Settings& requested) {
                 // The file keeps the notes' own timing and their pitch bends, as `tonemorph midi transcribe` writes
                 // it; the clip (on the grid at the host's tempo) is what the list and the audition show.
                 result.clips.push_back(clipFromNotes(found.notes, hooks_.tempo ? hooks_.tempo() : 120.0));
-                transcribed = musician([&] { return midi::transcription_smf(found.notes, model->info().bins_per_semitone); });
+                transcribed = musician<midi::MidiError>(
+                    [&] { return midi::transcription_smf(found.notes, model->info().bins_per_semitone); });
                 const auto bent = std::count_if(found.notes.begin(), found.notes.end(), [](const midi::TranscribedNote& n) {
                     return n.bends && std::any_of(n.bends->begin(), n.bends->end(), [](int b) { return b != 0; });
                 });
@@ -338,15 +316,12 @@ void MidiJob::run(const Settings& requested) {
 
         // All files into a hidden folder, renamed into place when complete: a cancelled run leaves nothing.
         runner_.setProgress(0.95, "writing the clips");
-        const juce::File root = resultRoot();
-        if (!root.createDirectory()) throw std::runtime_error("cannot create " + root.getFullPathName().toStdString());
-        forgetOldRuns(root);
-        const juce::String stem = juce::Time::getCurrentTime().formatted("%Y%m%d-%H%M%S") + "-" + toolName(settings.tool);
-        const juce::File folder = root.getNonexistentChildFile(stem, "", false);
-        const juce::File partial = root.getNonexistentChildFile("." + stem + "-partial", "", false);
-        if (!partial.createDirectory()) throw std::runtime_error("cannot create " + partial.getFullPathName().toStdString());
+        const RunFolders run = startRun(
+            resultRoot(), juce::Time::getCurrentTime().formatted("%Y%m%d-%H%M%S") + "-" + toolName(settings.tool),
+            kRunFolderDays);
+        const juce::File& folder = run.folder;
         std::vector<Result> results;
-        try {
+        writeRun(run, [&](const juce::File& partial) {
             for (std::size_t i = 0; i < result.clips.size(); ++i) {
                 const auto& clip = result.clips[i];
                 const juce::String name = juce::String(toolName(settings.tool)) + "-" +
@@ -371,17 +346,9 @@ void MidiJob::run(const Settings& requested) {
             writeFileAtomically(partial.getChildFile(juce::String(toolName(settings.tool)) + ".json"), json.toRawUTF8(),
                                 json.getNumBytesAsUTF8());
             runner_.throwIfCancelled();
-            if (!partial.moveFileTo(folder))
-                throw std::runtime_error("cannot move the results to " + folder.getFullPathName().toStdString());
-        } catch (...) {
-            partial.deleteRecursively();
-            throw;
-        }
+        });
         settings.seed = seed;
-        runner_.update([&](Snapshot& s) {
-            s.state = State::Done;
-            s.progress = 1.0;
-            s.stage = "Done";
+        runner_.finish(State::Done, "Done", [&](Snapshot& s) {
             s.settings = settings;
             s.folder = folder;
             s.results = std::move(results);
@@ -405,7 +372,7 @@ void MidiJob::render(int index) {
         request.sample_rate = instrument.sampleRate;
         request.channels = 2;
         request.settings = instrument.settings;
-        const auto audio = musician([&] {
+        const auto audio = musician<midi::MidiError>([&] {
             return midi::render_clip(instrument.model, read.clip, request,
                                      [this](float f) { runner_.setProgress(0.9 * f, "playing it through the instrument"); },
                                      runner_.cancelFlag());
@@ -434,10 +401,7 @@ void MidiJob::render(int index) {
         }
         runner_.throwIfCancelled();
         if (hooks_.play) hooks_.play(wav);
-        runner_.update([&](Snapshot& s) {
-            s.state = State::Rendered;
-            s.progress = 1.0;
-            s.stage = "Playing";
+        runner_.finish(State::Rendered, "Playing", [&](Snapshot& s) {
             s.rendered = wav;
         });
     });
@@ -459,10 +423,7 @@ void MidiJob::copyResult(int index, const juce::File& destination) {
                                                 .toStdString());
         if (sameFile(destination, source)) throw std::invalid_argument("That is the result file itself.");
         atomicCopy(source, destination, runner_.cancelFlag(), [this](double f) { runner_.setProgress(f, "saving"); });
-        runner_.update([&](Snapshot& s) {
-            s.state = State::Saved;
-            s.progress = 1.0;
-            s.stage = "Saved";
+        runner_.finish(State::Saved, "Saved", [&](Snapshot& s) {
             s.savedTo = destination;
         });
     });

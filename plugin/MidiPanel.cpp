@@ -9,7 +9,6 @@ namespace {
 constexpr int kRefreshHz = 15;
 constexpr int kRowHeight = 28;
 constexpr int kResultRowHeight = 30;
-constexpr int kDragStartPixels = 6;
 
 bool isMidiFile(const juce::File& file) { return file.hasFileExtension(MidiJob::midiPattern().removeCharacters("*")); }
 bool isAudioFile(const juce::File& file) {
@@ -18,12 +17,10 @@ bool isAudioFile(const juce::File& file) {
 }  // namespace
 
 // One result: its name and facts (drag it into the host), Play, Save..., Use.
-class MidiPanel::ResultRow final : public juce::Component, public juce::SettableTooltipClient {
+class MidiPanel::ResultRow final : public ResultRowBase {
 public:
-    explicit ResultRow(MidiPanel& owner) : owner_(owner) {
-        name_.setInterceptsMouseClicks(false, false);
-        name_.setMinimumHorizontalScale(0.7f);
-        addAndMakeVisible(name_);
+    explicit ResultRow(MidiPanel& owner)
+        : ResultRowBase([&owner](int index) { owner.dragOut(index); }), owner_(owner) {
         play_.setTooltip("Play it through the loaded instrument");
         save_.setTooltip("Copy the .mid to a file of your choice");
         use_.setTooltip("Make it the input of the next run");
@@ -46,16 +43,6 @@ public:
         play_.setBounds(area.removeFromRight(60).reduced(2, 0));
         name_.setBounds(area);
     }
-    void paint(juce::Graphics& g) override {
-        g.setColour(colours::background.brighter(0.05f));
-        g.fillRoundedRectangle(getLocalBounds().reduced(1).toFloat(), 3.0f);
-    }
-    void mouseDrag(const juce::MouseEvent& e) override {
-        if (!dragging_ && e.getDistanceFromDragStart() > kDragStartPixels) {
-            dragging_ = true;
-            owner_.dragOut(index_);
-        }
-    }
     void mouseUp(const juce::MouseEvent&) override { dragging_ = false; }
     void enable(bool idle) {
         for (auto* b : {&play_, &save_, &use_}) b->setEnabled(idle);
@@ -63,9 +50,6 @@ public:
 
 private:
     MidiPanel& owner_;
-    int index_ = -1;
-    bool dragging_ = false;
-    juce::Label name_;
     juce::TextButton play_{"Play"}, save_{"Save..."}, use_{"Use"};
 };
 
@@ -97,14 +81,7 @@ MidiPanel::MidiPanel(TonemorphProcessor& processor) : processor_(processor) {
 
     const auto slider = [this](juce::Label& label, const juce::String& text, juce::Slider& s, double lo, double hi,
                                double step, double value, const juce::String& tip) {
-        label.setText(text, juce::dontSendNotification);
-        s.setSliderStyle(juce::Slider::LinearHorizontal);
-        s.setTextBoxStyle(juce::Slider::TextBoxRight, false, 46, 20);
-        s.setRange(lo, hi, step);
-        s.setValue(value, juce::dontSendNotification);
-        s.setTooltip(tip);
-        addAndMakeVisible(label);
-        addAndMakeVisible(s);
+        setUpSlider(*this, label, text, s, lo, hi, step, value, tip, 46);
     };
     slider(barsLabel_, "Bars", bars_, 1, 16, 1, 2, "Bars of new material");
     slider(variationsLabel_, "Variations", variations_, 1, 16, 1, 4, "How many clips to make");
@@ -119,16 +96,7 @@ MidiPanel::MidiPanel(TonemorphProcessor& processor) : processor_(processor) {
     run_.onClick = [this] { run(); };
     cancel_.onClick = [this] { processor_.midiJob().cancel(); };
     for (auto* b : {&run_, &cancel_}) addAndMakeVisible(*b);
-    progressBar_.setColour(juce::ProgressBar::backgroundColourId, colours::background);
-    progressBar_.setColour(juce::ProgressBar::foregroundColourId, colours::accent);
-    addAndMakeVisible(progressBar_);
-
-    messages_.setJustificationType(juce::Justification::topLeft);
-    messages_.setMinimumHorizontalScale(0.8f);
-    addAndMakeVisible(messages_);
-    results_.setRowHeight(kResultRowHeight);
-    results_.setColour(juce::ListBox::backgroundColourId, colours::panel);
-    addAndMakeVisible(results_);
+    setUpJobViews(*this, progressBar_, messages_, results_, kResultRowHeight);
 
     toolChanged();
     timerCallback();
@@ -231,10 +199,7 @@ void MidiPanel::paint(juce::Graphics& g) {
 }
 
 void MidiPanel::resized() {
-    auto area = getLocalBounds().reduced(14, 10);
-    heading_.setBounds(area.removeFromTop(24));
-    hint_.setBounds(area.removeFromTop(18));
-    area.removeFromTop(4);
+    auto area = layOutHeading(*this, heading_, hint_);
 
     auto top = area.removeFromTop(kRowHeight);
     toolLabel_.setBounds(top.removeFromLeft(40));
@@ -391,25 +356,13 @@ void MidiPanel::use(int index) {
     setFile(first_, shownResults_[static_cast<std::size_t>(index)].file);
 }
 
-void MidiPanel::dragOut(int index) {
-    if (index < 0 || index >= static_cast<int>(shownResults_.size())) return;
-    const juce::File file = shownResults_[static_cast<std::size_t>(index)].file;
-    if (file.existsAsFile())
-        juce::DragAndDropContainer::performExternalDragDropOfFiles({file.getFullPathName()}, false, this);
-}
+void MidiPanel::dragOut(int index) { dragResultOut(shownResults_, index, this); }
 
 int MidiPanel::getNumRows() { return static_cast<int>(shownResults_.size()); }
 
 juce::Component* MidiPanel::refreshComponentForRow(int row, bool, juce::Component* existing) {
-    auto* component = dynamic_cast<ResultRow*>(existing);
-    if (row < 0 || row >= getNumRows()) {
-        delete existing;
-        return nullptr;
-    }
-    if (component == nullptr) {
-        delete existing;
-        component = new ResultRow(*this);
-    }
+    auto* component = resultRowFor<ResultRow>(*this, row, getNumRows(), existing);
+    if (component == nullptr) return nullptr;
     component->show(row, shownResults_[static_cast<std::size_t>(row)]);
     component->enable(!processor_.midiJob().busy());
     return component;
@@ -434,10 +387,8 @@ void MidiPanel::showStatus(const MidiJob::Snapshot& status) {
     tool_.setEnabled(!busy);
     const bool finished = status.state == State::Done || status.state == State::Rendered || status.state == State::Saved;
     progress_ = busy ? status.progress : (finished ? 1.0 : 0.0);
-    progressBar_.setTextToDisplay(busy ? status.stage
-                                  : status.state == State::Cancelled ? juce::String("Cancelled")
-                                  : processor_.audition().choice() == AuditionPlayer::Choice::Clip ? juce::String("Playing")
-                                                                                                    : juce::String());
+    progressBar_.setTextToDisplay(jobProgressText(busy, status.stage, status.state == State::Cancelled,
+                                                  processor_.audition().choice() == AuditionPlayer::Choice::Clip));
 
     juce::String text;
     if (status.state == State::Failed) text << status.error;
@@ -445,14 +396,8 @@ void MidiPanel::showStatus(const MidiJob::Snapshot& status) {
     else if (!status.results.empty())
         text << juce::String(static_cast<int>(status.results.size())) << " clips in " << status.folder.getFullPathName()
              << (status.messages.isEmpty() ? juce::String() : "\n" + status.messages.joinIntoString(" "));
-    if (text != shownMessages_) {
-        shownMessages_ = text;
-        messages_.setText(text, juce::dontSendNotification);
-        messages_.setColour(juce::Label::textColourId, status.state == State::Failed ? colours::warn : colours::dim);
-    }
-    bool changed = status.results.size() != shownResults_.size();
-    for (std::size_t i = 0; !changed && i < shownResults_.size(); ++i) changed = status.results[i].file != shownResults_[i].file;
-    if (changed) {
+    showJobMessage(messages_, shownMessages_, text, status.state == State::Failed);
+    if (resultsChanged(status.results, shownResults_)) {
         shownResults_ = status.results;
         results_.updateContent();
         results_.repaint();

@@ -14,27 +14,6 @@ constexpr double kRunFolderDays = 1.0;  // run folders older than this go when a
 constexpr int kMaxStemLength = 40;      // of a run folder's name taken from the prompt
 constexpr std::uint64_t kMaxSeed = (std::uint64_t{1} << 63) - 1;  // as the CLI takes them (a JSON number)
 
-// The musician's message for what the sampler refused (SamplerError's what() says which file and why).
-[[noreturn]] void refuse(const std::string& message) {
-    const juce::String text = juce::String::fromUTF8(message.c_str());
-    throw std::invalid_argument((text.substring(0, 1).toUpperCase() + text.substring(1)).toStdString());
-}
-
-// Runs `work`, turning the sampler's SamplerError into a message for the musician.
-template <typename Work>
-auto musician(Work work) -> decltype(work()) {
-    try {
-        return work();
-    } catch (const sampler::SamplerError& e) {
-        refuse(e.what());
-    }
-}
-
-void writeFileAtomically(const juce::File& file, const void* data, std::size_t size) {
-    if (!file.replaceWithData(data, size))
-        throw std::runtime_error("cannot write " + file.getFullPathName().toStdString() + " (is the disk full?)");
-}
-
 // One sound as a mono 24-bit WAV at `rate` (samples past +-1 are clipped, as the file cannot hold them).
 void writeWav(const juce::File& file, const std::vector<float>& audio, int rate) {
     juce::AudioBuffer<float> buffer(1, std::max<int>(1, static_cast<int>(audio.size())));
@@ -50,13 +29,6 @@ void writeWav(const juce::File& file, const std::vector<float>& audio, int rate)
     stream.release();  // the writer owns it now
     if (!writer->writeFromAudioSampleBuffer(buffer, 0, static_cast<int>(audio.size())))
         throw std::runtime_error("writing " + file.getFullPathName().toStdString() + " failed (is the disk full?)");
-}
-
-// Run folders of earlier sessions go (each plugin keeps its own latest in view).
-void forgetOldRuns(const juce::File& root) {
-    const juce::Time before = juce::Time::getCurrentTime() - juce::RelativeTime::days(kRunFolderDays);
-    for (const auto& entry : juce::RangedDirectoryIterator(root, false, "*", juce::File::findDirectories))
-        if (entry.getModificationTime() < before) entry.getFile().deleteRecursively();
 }
 
 // "short bright snare" -> "short-bright-snare"; nothing -> "any".
@@ -144,7 +116,8 @@ std::shared_ptr<const sampler::SamplerModel> SamplerJob::load(const juce::File& 
     const juce::Time modified = file.getLastModificationTime();
     if (model_ == nullptr || modelFile_ != file || modelTime_ != modified) {
         model_.reset();
-        model_ = musician([&] { return sampler::SamplerModel::open(file.getFullPathName().toStdString()); });
+        model_ = musician<sampler::SamplerError>(
+            [&] { return sampler::SamplerModel::open(file.getFullPathName().toStdString()); });
         modelFile_ = file;
         modelTime_ = modified;
     }
@@ -176,10 +149,7 @@ void SamplerJob::describe(const juce::File& file) {
                 facts.kinds.add(word);  // a kind by its own name; its synonyms are in `words`
         }
         facts.words.sort(false);
-        runner_.update([&](Snapshot& s) {
-            s.state = State::Opened;
-            s.progress = 1.0;
-            s.stage = "Ready";
+        runner_.finish(State::Opened, "Ready", [&](Snapshot& s) {
             s.model = facts;
         });
     });
@@ -199,7 +169,7 @@ void SamplerJob::run(const Settings& requested) {
         const auto model = load(settings.model);
         const auto& info = model->info();
         const std::vector<std::int64_t> conditions =
-            musician([&] { return sampler::parse_prompt(info, settings.prompt.toStdString()); });
+            musician<sampler::SamplerError>([&] { return sampler::parse_prompt(info, settings.prompt.toStdString()); });
         // Whole hops, the half-way case to even as the CLI's round() does (engine/sampler.py samples_for).
         const int hops = std::max(1, static_cast<int>(std::nearbyint(settings.seconds * info.sample_rate / info.hop)));
         const int samples = settings.seconds > 0.0 ? hops * info.hop : info.length;
@@ -213,15 +183,12 @@ void SamplerJob::run(const Settings& requested) {
             throw std::invalid_argument("The seed must be a whole number from 0 to 2^63 - 1.");
 
         // All files into a hidden folder, renamed into place when complete: a cancelled run leaves nothing.
-        const juce::File root = resultRoot();
-        if (!root.createDirectory()) throw std::runtime_error("cannot create " + root.getFullPathName().toStdString());
-        forgetOldRuns(root);
-        const juce::String stem = juce::Time::getCurrentTime().formatted("%Y%m%d-%H%M%S") + "-" + promptStem(settings.prompt);
-        const juce::File folder = root.getNonexistentChildFile(stem, "", false);
-        const juce::File partial = root.getNonexistentChildFile("." + stem + "-partial", "", false);
-        if (!partial.createDirectory()) throw std::runtime_error("cannot create " + partial.getFullPathName().toStdString());
+        const RunFolders run = startRun(
+            resultRoot(), juce::Time::getCurrentTime().formatted("%Y%m%d-%H%M%S") + "-" + promptStem(settings.prompt),
+            kRunFolderDays);
+        const juce::File& folder = run.folder;
         std::vector<Result> results;
-        try {
+        writeRun(run, [&](const juce::File& partial) {
             for (int i = 0; i < settings.count; ++i) {
                 const std::uint64_t itemSeed = seed + static_cast<std::uint64_t>(i);
                 sampler::SampleRequest request;
@@ -230,7 +197,7 @@ void SamplerJob::run(const Settings& requested) {
                 request.guidance = guidance;
                 request.seed = itemSeed;
                 request.samples = samples;
-                const auto audio = musician([&] {
+                const auto audio = musician<sampler::SamplerError>([&] {
                     return sampler::generate(
                         *model, request,
                         [this, i, &settings](float f) {
@@ -250,20 +217,12 @@ void SamplerJob::run(const Settings& requested) {
                                    std::min(peak, 1.0f)});
             }
             runner_.throwIfCancelled();
-            if (!partial.moveFileTo(folder))
-                throw std::runtime_error("cannot move the results to " + folder.getFullPathName().toStdString());
-        } catch (...) {
-            partial.deleteRecursively();
-            throw;
-        }
+        });
         settings.seed = seed;
         settings.steps = steps;
         settings.guidance = guidance;
         settings.seconds = static_cast<double>(samples) / info.sample_rate;
-        runner_.update([&](Snapshot& s) {
-            s.state = State::Done;
-            s.progress = 1.0;
-            s.stage = "Done";
+        runner_.finish(State::Done, "Done", [&](Snapshot& s) {
             s.settings = settings;
             s.folder = folder;
             s.results = std::move(results);
@@ -308,10 +267,7 @@ void SamplerJob::copyResults(const std::vector<int>& indices, const juce::File& 
                 runner_.setProgress((i + f) / sources.size(), "saving");
             });
         }
-        runner_.update([&](Snapshot& s) {
-            s.state = State::Saved;
-            s.progress = 1.0;
-            s.stage = "Saved";
+        runner_.finish(State::Saved, "Saved", [&](Snapshot& s) {
             s.savedTo = folder;
             s.savedCount = static_cast<int>(chosen.size());
         });

@@ -10,7 +10,6 @@ namespace {
 constexpr int kRefreshHz = 15;
 constexpr int kRowHeight = 28;
 constexpr int kResultRowHeight = 30;
-constexpr int kDragStartPixels = 6;
 constexpr int kLoadFileItem = 100000;
 constexpr int kOtherFileItem = 100001;
 constexpr int kDefaultCount = 8;
@@ -23,12 +22,10 @@ juce::String peakText(float peak) {
 }  // namespace
 
 // One sound: its name and facts (drag it into the host), Keep, Play.
-class SamplerPanel::ResultRow final : public juce::Component, public juce::SettableTooltipClient {
+class SamplerPanel::ResultRow final : public ResultRowBase {
 public:
-    explicit ResultRow(SamplerPanel& owner) : owner_(owner) {
-        name_.setInterceptsMouseClicks(false, false);
-        name_.setMinimumHorizontalScale(0.7f);
-        addAndMakeVisible(name_);
+    explicit ResultRow(SamplerPanel& owner)
+        : ResultRowBase([&owner](int index) { owner.dragOut(index); }), owner_(owner) {
         keep_.setTooltip("Keep it: Save copies the kept sounds (all of them when none is ticked)");
         keep_.onClick = [this] { owner_.setKept(index_, keep_.getToggleState()); };
         play_.setTooltip("Play it through the plugin's output (click again to stop)");
@@ -49,16 +46,6 @@ public:
         keep_.setBounds(area.removeFromRight(70).reduced(2, 0));
         name_.setBounds(area);
     }
-    void paint(juce::Graphics& g) override {
-        g.setColour(colours::background.brighter(0.05f));
-        g.fillRoundedRectangle(getLocalBounds().reduced(1).toFloat(), 3.0f);
-    }
-    void mouseDrag(const juce::MouseEvent& e) override {
-        if (!dragging_ && e.getDistanceFromDragStart() > kDragStartPixels) {
-            dragging_ = true;
-            owner_.dragOut(index_);
-        }
-    }
     void mouseUp(const juce::MouseEvent& e) override {
         if (!dragging_ && !e.mouseWasDraggedSinceMouseDown()) owner_.play(index_);
         dragging_ = false;
@@ -66,9 +53,6 @@ public:
 
 private:
     SamplerPanel& owner_;
-    int index_ = -1;
-    bool dragging_ = false;
-    juce::Label name_;
     juce::ToggleButton keep_{"Keep"};
     juce::TextButton play_{"Play"};
 };
@@ -114,14 +98,7 @@ SamplerPanel::SamplerPanel(TonemorphProcessor& processor) : processor_(processor
 
     const auto slider = [this](juce::Label& label, const juce::String& text, juce::Slider& s, double lo, double hi,
                                double step, double value, const juce::String& tip) {
-        label.setText(text, juce::dontSendNotification);
-        s.setSliderStyle(juce::Slider::LinearHorizontal);
-        s.setTextBoxStyle(juce::Slider::TextBoxRight, false, 52, 20);
-        s.setRange(lo, hi, step);
-        s.setValue(value, juce::dontSendNotification);
-        s.setTooltip(tip);
-        addAndMakeVisible(label);
-        addAndMakeVisible(s);
+        setUpSlider(*this, label, text, s, lo, hi, step, value, tip, 52);
     };
     slider(countLabel_, "Count", count_, 1, kMaxCountShown, 1, kDefaultCount, "How many sounds to generate");
     slider(secondsLabel_, "Length", seconds_, 0.05, SamplerJob::kMaxSeconds, 0.01, 1.0,
@@ -138,16 +115,7 @@ SamplerPanel::SamplerPanel(TonemorphProcessor& processor) : processor_(processor
     save_.setTooltip("Copy the kept sounds (all of them when none is ticked) and their sidecars into a folder");
     save_.onClick = [this] { saveKept(); };
     for (auto* b : {&generate_, &cancel_, &save_}) addAndMakeVisible(*b);
-    progressBar_.setColour(juce::ProgressBar::backgroundColourId, colours::background);
-    progressBar_.setColour(juce::ProgressBar::foregroundColourId, colours::accent);
-    addAndMakeVisible(progressBar_);
-
-    messages_.setJustificationType(juce::Justification::topLeft);
-    messages_.setMinimumHorizontalScale(0.8f);
-    addAndMakeVisible(messages_);
-    results_.setRowHeight(kResultRowHeight);
-    results_.setColour(juce::ListBox::backgroundColourId, colours::panel);
-    addAndMakeVisible(results_);
+    setUpJobViews(*this, progressBar_, messages_, results_, kResultRowHeight);
 
     fillModelList();
     const auto status = processor_.samplerJob().status();
@@ -208,10 +176,7 @@ void SamplerPanel::chooseFile() {
 void SamplerPanel::paint(juce::Graphics& g) { g.fillAll(colours::panel); }
 
 void SamplerPanel::resized() {
-    auto area = getLocalBounds().reduced(14, 10);
-    heading_.setBounds(area.removeFromTop(24));
-    hint_.setBounds(area.removeFromTop(18));
-    area.removeFromTop(4);
+    auto area = layOutHeading(*this, heading_, hint_);
 
     auto line = area.removeFromTop(kRowHeight);
     modelLabel_.setBounds(line.removeFromLeft(60));
@@ -302,25 +267,13 @@ void SamplerPanel::saveKept() {
                           });
 }
 
-void SamplerPanel::dragOut(int index) {
-    if (index < 0 || index >= static_cast<int>(shownResults_.size())) return;
-    const juce::File file = shownResults_[static_cast<std::size_t>(index)].file;
-    if (file.existsAsFile())
-        juce::DragAndDropContainer::performExternalDragDropOfFiles({file.getFullPathName()}, false, this);
-}
+void SamplerPanel::dragOut(int index) { dragResultOut(shownResults_, index, this); }
 
 int SamplerPanel::getNumRows() { return static_cast<int>(shownResults_.size()); }
 
 juce::Component* SamplerPanel::refreshComponentForRow(int row, bool, juce::Component* existing) {
-    auto* component = dynamic_cast<ResultRow*>(existing);
-    if (row < 0 || row >= getNumRows()) {
-        delete existing;
-        return nullptr;
-    }
-    if (component == nullptr) {
-        delete existing;
-        component = new ResultRow(*this);
-    }
+    auto* component = resultRowFor<ResultRow>(*this, row, getNumRows(), existing);
+    if (component == nullptr) return nullptr;
     component->show(row, shownResults_[static_cast<std::size_t>(row)], kept_.count(row) > 0);
     return component;
 }
@@ -376,10 +329,8 @@ void SamplerPanel::showStatus(const SamplerJob::Snapshot& status) {
     refresh_.setEnabled(!busy);
     const bool finished = status.state == State::Done || status.state == State::Saved || status.state == State::Opened;
     progress_ = busy ? status.progress : (finished ? 1.0 : 0.0);
-    progressBar_.setTextToDisplay(busy ? status.stage
-                                  : status.state == State::Cancelled ? juce::String("Cancelled")
-                                  : processor_.audition().choice() == AuditionPlayer::Choice::Clip ? juce::String("Playing")
-                                                                                                    : juce::String());
+    progressBar_.setTextToDisplay(jobProgressText(busy, status.stage, status.state == State::Cancelled,
+                                                  processor_.audition().choice() == AuditionPlayer::Choice::Clip));
     if (status.model.file != shownModel_ && !busy) showModel(status.model);
 
     juce::String text;
@@ -392,14 +343,8 @@ void SamplerPanel::showStatus(const SamplerJob::Snapshot& status) {
              << static_cast<juce::int64>(status.results.front().seed) << ".."
              << static_cast<juce::int64>(status.results.back().seed) << ", " << status.settings.steps << " steps"
              << (status.settings.prompt.trim().isNotEmpty() ? ", \"" + status.settings.prompt.trim() + "\"" : juce::String());
-    if (text != shownMessages_) {
-        shownMessages_ = text;
-        messages_.setText(text, juce::dontSendNotification);
-        messages_.setColour(juce::Label::textColourId, status.state == State::Failed ? colours::warn : colours::dim);
-    }
-    bool changed = status.results.size() != shownResults_.size();
-    for (std::size_t i = 0; !changed && i < shownResults_.size(); ++i) changed = status.results[i].file != shownResults_[i].file;
-    if (changed) {
+    showJobMessage(messages_, shownMessages_, text, status.state == State::Failed);
+    if (resultsChanged(status.results, shownResults_)) {
         shownResults_ = status.results;
         kept_.clear();
         showKeptCount();

@@ -9,6 +9,7 @@ binary XML <tonemorph model=... modelName=...> with one <PARAM id value/> per pa
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import struct
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tonemorph.plugins import bundle
+from tonemorph.plugins import PLUGINS, bundle, plugins_dir
 
 OUTPUT_LIMIT = 10 ** (6 / 20)  # +6 dBFS, the most the engine emits
 EFFECT, SYNTH = "tonemorph", "tonemorph Synth"
@@ -238,3 +239,46 @@ def xvfb(size: str = "1280x800x24"):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# --- PluginTorture (plugin/tools/PluginTorture.cpp) --------------------------------------------------------
+
+
+def torture_tool(name: str = EFFECT) -> Path:
+    """The plugin's torture tool, built beside the plugins with TONEMORPH_BUILD_TESTS."""
+    tool = plugins_dir() / "tests" / f"{PLUGINS[name]}-torture"
+    assert tool.is_file(), f"{tool} was not built (TONEMORPH_BUILD_TESTS)"
+    return tool
+
+
+def torture_report(name: str, *args: str, env: dict[str, str], timeout: float) -> dict:
+    """Runs the torture tool with `args`; its JSON report (the last line it prints), once it exited 0."""
+    result = subprocess.run(
+        [str(torture_tool(name)), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    assert result.returncode == 0, f"crashed ({result.returncode}):\n{result.stderr[-3000:]}"
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def job_report(name: str, *args: str, env: dict[str, str], timeout: float) -> dict:
+    """A job mode's report (`midi`, `sampler`), checked: its audio thread ran all along and never allocated,
+    freed or locked."""
+    report = torture_report(name, *args, env=env, timeout=timeout)
+    assert report["counting"] and all(n >= 1 for n in report["probe"]), report
+    assert report["blocks"] > 0 and report["bad"] == 0, report
+    assert (report["allocations"], report["frees"], report["locks"]) == (0, 0, 0), report
+    return report
+
+
+def editor_snapshot(name: str, out: Path, *args: str, env: dict[str, str]) -> np.ndarray:
+    """The editor as the `snapshot` mode draws it into `out` (args: the tabs to show, then options), in grey
+    levels (int16, to take differences)."""
+    from PIL import Image
+
+    assert torture_report(name, "snapshot", str(out), *args, env=env, timeout=60)["written"]
+    return np.asarray(Image.open(out).convert("L"), dtype=np.int16)

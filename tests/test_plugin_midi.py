@@ -10,17 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import plugin_host as host
 import pytest
 import soundfile as sf
-from PIL import Image
 from tonemorph.engine import _core
-
-from tonemorph.plugins import PLUGINS, plugins_dir
 
 REPO = Path(__file__).resolve().parents[1]
 MIDI_MODELS = REPO / "models" / "midi"
@@ -29,12 +25,6 @@ BOTH = [host.EFFECT, host.SYNTH]
 MELODY_PITCHES = [60, 62, 64, 65, 67, 65, 64, 62, 60]
 MELODY_STARTS = [0, 4, 6, 8, 12, 16, 18, 20, 24]
 midi = _core.midi
-
-
-def torture_tool(name: str) -> Path:
-    tool = plugins_dir() / "tests" / f"{PLUGINS[name]}-torture"
-    assert tool.is_file(), f"{tool} was not built (TONEMORPH_BUILD_TESTS)"
-    return tool
 
 
 def models_folder(folder: Path, *names: str) -> Path:
@@ -79,21 +69,9 @@ def clips(tmp_path_factory) -> dict[str, Path]:
 
 
 def run_midi(name: str, tool: str, *options: str, models: Path, timeout: float = 120) -> dict:
-    result = subprocess.run(
-        [str(torture_tool(name)), "midi", tool, *options],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "TONEMORPH_MODELS": str(models)},
-    )
-    assert result.returncode == 0, f"crashed ({result.returncode}):\n{result.stderr[-3000:]}"
-    report = json.loads(result.stdout.strip().splitlines()[-1])
     # The audio thread ran all along and never allocated, freed or locked.
-    assert report["counting"] and all(n >= 1 for n in report["probe"]), report
-    assert report["blocks"] > 0 and report["bad"] == 0, report
-    assert (report["allocations"], report["frees"], report["locks"]) == (0, 0, 0), report
-    return report
+    env = {**os.environ, "TONEMORPH_MODELS": str(models)}
+    return host.job_report(name, "midi", tool, *options, env=env, timeout=timeout)
 
 
 def read(path: str | Path) -> midi.Clip:
@@ -347,17 +325,8 @@ def test_the_panel_lists_the_results(name, models, clips, tmp_path):
     with host.xvfb() as display:
         for label, extra in (("empty", []), ("listed", ["--continue", str(clips["melody"])])):
             out = tmp_path / f"{label}.png"
-            result = subprocess.run(
-                [str(torture_tool(name)), "snapshot", str(out), *tabs, *extra],
-                check=False,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                env={**os.environ, "DISPLAY": display, "TONEMORPH_MODELS": str(models)},
-            )
-            assert result.returncode == 0, result.stderr[-3000:]
-            assert json.loads(result.stdout.strip().splitlines()[-1])["written"]
-            shots[label] = np.asarray(Image.open(out).convert("L"), dtype=np.int16)
+            env = {**os.environ, "DISPLAY": display, "TONEMORPH_MODELS": str(models)}
+            shots[label] = host.editor_snapshot(name, out, *tabs, *extra, env=env)
     changed = np.abs(shots["listed"] - shots["empty"]) > 24
     rows = np.flatnonzero(changed.any(axis=1))
     assert rows.size > 0, "the results did not show"

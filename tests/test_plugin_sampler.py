@@ -12,14 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import plugin_host as host
 import pytest
 import soundfile as sf
-from PIL import Image
 from scipy.signal import resample_poly
 from test_sampler_model import drums, exported, samples, trained_run  # noqa: F401 (the tiny sampler's fixtures)
 from tonemorph.engine import _core
@@ -27,7 +25,6 @@ from tonemorph.engine.sampler import GenerateSettings, generate_sounds
 from tonemorph.training.sampler import train as training
 from tonemorph.training.sampler.model import condition_row
 
-from tonemorph.plugins import PLUGINS, plugins_dir
 from tonemorph.sampler.words import parse_prompt
 
 BOTH = [host.EFFECT, host.SYNTH]
@@ -37,31 +34,12 @@ LSB = 2.0**-23  # one step of a 24-bit file
 MAX_LAG = 8  # samples the audition's resampler may delay the sound by (JUCE's ResamplingAudioSource: 1)
 
 
-def torture_tool(name: str) -> Path:
-    tool = plugins_dir() / "tests" / f"{PLUGINS[name]}-torture"
-    assert tool.is_file(), f"{tool} was not built (TONEMORPH_BUILD_TESTS)"
-    return tool
-
-
 def run_sampler(name: str, model: Path, *options: str, tmp: Path, models: Path | None = None) -> dict:
     """The torture tool's `sampler` mode; the run folders land in tmp/tonemorph-sampler."""
     tmp.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "TMPDIR": str(tmp), "TONEMORPH_MODELS": str(models or tmp / "no-models")}
-    result = subprocess.run(
-        [str(torture_tool(name)), "sampler", str(model), *options],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=env,
-    )
-    assert result.returncode == 0, f"crashed ({result.returncode}):\n{result.stderr[-3000:]}"
-    report = json.loads(result.stdout.strip().splitlines()[-1])
     # The audio thread ran all along and never allocated, freed or locked.
-    assert report["counting"] and all(n >= 1 for n in report["probe"]), report
-    assert report["blocks"] > 0 and report["bad"] == 0, report
-    assert (report["allocations"], report["frees"], report["locks"]) == (0, 0, 0), report
-    return report
+    return host.job_report(name, "sampler", str(model), *options, env=env, timeout=180)
 
 
 def similarity(heard: np.ndarray, sound: np.ndarray, lag: int) -> float:
@@ -265,26 +243,10 @@ def test_the_panel_shows_the_words_and_lists_the_sounds(name, tiny, tmp_path):
     with host.xvfb() as display:
         for label, extra in (("opened", []), ("listed", ["short kick"])):
             out = tmp_path / f"{label}.png"
-            result = subprocess.run(
-                [
-                    str(torture_tool(name)),
-                    "snapshot",
-                    str(out),
-                    "Offline tools",
-                    "Sampler",
-                    "--sampler",
-                    str(tiny),
-                ]
-                + extra,
-                check=False,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                env={**os.environ, "DISPLAY": display, "TMPDIR": str(tmp_path)},
+            env = {**os.environ, "DISPLAY": display, "TMPDIR": str(tmp_path)}
+            shots[label] = host.editor_snapshot(
+                name, out, "Offline tools", "Sampler", "--sampler", str(tiny), *extra, env=env
             )
-            assert result.returncode == 0, result.stderr[-3000:]
-            assert json.loads(result.stdout.strip().splitlines()[-1])["written"]
-            shots[label] = np.asarray(Image.open(out).convert("L"), dtype=np.int16)
     # The words line (kinds and descriptor words) is drawn under the model row: text there, in both.
     words = shots["opened"][230:250, 90:780]
     assert (words > 100).sum() > 200, "no words shown"

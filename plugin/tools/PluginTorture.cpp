@@ -384,20 +384,62 @@ int masterMode(const juce::StringArray& args) {
 constexpr std::pair<int, int> kMelody[] = {{60, 2}, {62, 1}, {64, 1}, {65, 2}, {67, 2}, {65, 1}, {64, 1}, {62, 2}, {60, 4}};
 constexpr double kEighthSeconds = 0.25;
 
+// The value after option `name` in `args` ("" when it is not there).
+juce::String optionText(const juce::StringArray& args, const char* name) {
+    const int i = args.indexOf(name);
+    return i >= 0 && i + 1 < args.size() ? args[i + 1] : juce::String();
+}
+
+// Option `name`'s number, or `fallback` when it is not there.
+double optionNumber(const juce::StringArray& args, const char* name, double fallback) {
+    const auto value = optionText(args, name);
+    return value.isNotEmpty() ? value.getDoubleValue() : fallback;
+}
+
+// "saved" when the job's last task saved, else its error.
+template <typename Job>
+juce::String savedOrError(const Job& job) {
+    const auto after = job.status();
+    return after.state == decltype(after.state)::Saved ? juce::String("saved") : after.error;
+}
+
+// The end of a job mode: its simulated audio thread stopped (`stop` set, `audio` joined) and the processor
+// released; what that thread counted in processBlock (blocks, heap allocations, frees, mutex locks, bad blocks)
+// into the report `keep` holds, with a probe showing whether the counters see this program's own allocation,
+// free and lock; the report printed as JSON. Returns the exit code.
+int endJobMode(juce::AudioProcessor& processor, std::atomic<bool>& stop, std::thread& audio, const juce::var& keep,
+               const std::atomic<long>& blocks, const std::atomic<long>& allocations, const std::atomic<long>& frees,
+               const std::atomic<long>& locks, const std::atomic<long>& bad) {
+    stop.store(true);
+    audio.join();
+    processor.releaseResources();
+    auto* report = keep.getDynamicObject();
+    std::mutex probe;
+    const auto seen = realtime_counters::counted([&] {
+        std::vector<float> v(10);
+        const std::lock_guard<std::mutex> lock(probe);
+    });
+    report->setProperty("blocks", static_cast<juce::int64>(blocks.load()));
+    report->setProperty("allocations", static_cast<juce::int64>(allocations.load()));
+    report->setProperty("frees", static_cast<juce::int64>(frees.load()));
+    report->setProperty("locks", static_cast<juce::int64>(locks.load()));
+    report->setProperty("bad", static_cast<juce::int64>(bad.load()));
+    report->setProperty("counting", TONEMORPH_COUNTERS != 0);
+    report->setProperty("probe", juce::Array<juce::var>{static_cast<juce::int64>(seen.allocations),
+                                                        static_cast<juce::int64>(seen.frees),
+                                                        static_cast<juce::int64>(seen.locks)});
+    std::printf("%s\n", juce::JSON::toString(keep, true).toRawUTF8());
+    return 0;
+}
+
 // `midi TOOL [options]`: see the top of the file.
 int midiMode(const juce::StringArray& args) {
     using realtime_counters::counted;
     using Choice = tonemorph::plugin::AuditionPlayer::Choice;
     using State = tonemorph::plugin::MidiJob::State;
     using Tool = tonemorph::plugin::MidiJob::Tool;
-    const auto text = [&](const char* name) {
-        const int i = args.indexOf(name);
-        return i >= 0 && i + 1 < args.size() ? args[i + 1] : juce::String();
-    };
-    const auto number = [&](const char* name, double fallback) {
-        const auto value = text(name);
-        return value.isNotEmpty() ? value.getDoubleValue() : fallback;
-    };
+    const auto text = [&](const char* name) { return optionText(args, name); };
+    const auto number = [&](const char* name, double fallback) { return optionNumber(args, name, fallback); };
     const bool record = args.contains("--record"), auditionIt = args.contains("--audition");
     const double capture = number("--capture", 0.0);
 
@@ -590,29 +632,9 @@ int midiMode(const juce::StringArray& args) {
     if (status.state == State::Done && saveAt >= 0 && saveAt + 1 < args.size()) {
         job.save(0, juce::File(args[saveAt + 1]));
         while (job.busy()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-        const auto after = job.status();
-        report->setProperty("save", after.state == State::Saved ? juce::String("saved") : after.error);
+        report->setProperty("save", savedOrError(job));
     }
-    stop.store(true);
-    audio.join();
-    processor->releaseResources();
-
-    std::mutex probe;
-    const auto seen = counted([&] {
-        std::vector<float> v(10);
-        const std::lock_guard<std::mutex> lock(probe);
-    });
-    report->setProperty("blocks", static_cast<juce::int64>(blocks.load()));
-    report->setProperty("allocations", static_cast<juce::int64>(allocations.load()));
-    report->setProperty("frees", static_cast<juce::int64>(frees.load()));
-    report->setProperty("locks", static_cast<juce::int64>(locks.load()));
-    report->setProperty("bad", static_cast<juce::int64>(bad.load()));
-    report->setProperty("counting", TONEMORPH_COUNTERS != 0);
-    report->setProperty("probe", juce::Array<juce::var>{static_cast<juce::int64>(seen.allocations),
-                                                        static_cast<juce::int64>(seen.frees),
-                                                        static_cast<juce::int64>(seen.locks)});
-    std::printf("%s\n", juce::JSON::toString(keep, true).toRawUTF8());
-    return 0;
+    return endJobMode(*processor, stop, audio, keep, blocks, allocations, frees, locks, bad);
 }
 
 // `sampler MODEL [options]`: see the top of the file.
@@ -621,14 +643,8 @@ int samplerMode(const juce::StringArray& args) {
     using Choice = tonemorph::plugin::AuditionPlayer::Choice;
     using State = tonemorph::plugin::SamplerJob::State;
     constexpr double kMaxRecordSeconds = 12.0;
-    const auto text = [&](const char* name) {
-        const int i = args.indexOf(name);
-        return i >= 0 && i + 1 < args.size() ? args[i + 1] : juce::String();
-    };
-    const auto number = [&](const char* name, double fallback) {
-        const auto value = text(name);
-        return value.isNotEmpty() ? value.getDoubleValue() : fallback;
-    };
+    const auto text = [&](const char* name) { return optionText(args, name); };
+    const auto number = [&](const char* name, double fallback) { return optionNumber(args, name, fallback); };
 
     juce::ScopedJuceInitialiser_GUI gui;
     std::unique_ptr<juce::AudioProcessor> owned(createPluginFilter());
@@ -753,29 +769,9 @@ int samplerMode(const juce::StringArray& args) {
             if (index.isNotEmpty()) kept.push_back(index.getIntValue());
         job.save(kept, saveTo);
         wait(job, -1.0);
-        const auto after = job.status();
-        report->setProperty("save", after.state == State::Saved ? juce::String("saved") : after.error);
+        report->setProperty("save", savedOrError(job));
     }
-    stop.store(true);
-    audio.join();
-    processor->releaseResources();
-
-    std::mutex probe;
-    const auto seen = counted([&] {
-        std::vector<float> v(10);
-        const std::lock_guard<std::mutex> lock(probe);
-    });
-    report->setProperty("blocks", static_cast<juce::int64>(blocks.load()));
-    report->setProperty("allocations", static_cast<juce::int64>(allocations.load()));
-    report->setProperty("frees", static_cast<juce::int64>(frees.load()));
-    report->setProperty("locks", static_cast<juce::int64>(locks.load()));
-    report->setProperty("bad", static_cast<juce::int64>(bad.load()));
-    report->setProperty("counting", TONEMORPH_COUNTERS != 0);
-    report->setProperty("probe", juce::Array<juce::var>{static_cast<juce::int64>(seen.allocations),
-                                                        static_cast<juce::int64>(seen.frees),
-                                                        static_cast<juce::int64>(seen.locks)});
-    std::printf("%s\n", juce::JSON::toString(keep, true).toRawUTF8());
-    return 0;
+    return endJobMode(*processor, stop, audio, keep, blocks, allocations, frees, locks, bad);
 }
 
 // Chooses the tab named `name` in every TabbedComponent under `c`.
