@@ -251,8 +251,9 @@ def torture_tool(name: str = EFFECT) -> Path:
     return tool
 
 
-def torture_report(name: str, *args: str, env: dict[str, str], timeout: float) -> dict:
-    """Runs the torture tool with `args`; its JSON report (the last line it prints), once it exited 0."""
+def torture_report(name: str, *args: str, env: dict[str, str] | None = None, timeout: float) -> dict:
+    """Runs the torture tool with `args` (env None: this process's); its JSON report (the last line it prints),
+    once it exited 0."""
     result = subprocess.run(
         [str(torture_tool(name)), *args],
         check=False,

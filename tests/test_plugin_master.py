@@ -18,16 +18,8 @@ import pytest
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from tonemorph.plugins import PLUGINS, plugins_dir
-
 TRACK_SR, REFERENCE_SR = 44100, 48000
 CEILING_DBTP = -1.0
-
-
-def torture_tool() -> Path:
-    tool = plugins_dir() / "tests" / f"{PLUGINS[host.EFFECT]}-torture"
-    assert tool.is_file(), f"{tool} was not built (TONEMORPH_BUILD_TESTS)"
-    return tool
 
 
 def shaped_noise(rng: np.random.Generator, frames: int, sr: int, tilt_db_per_octave: float) -> np.ndarray:
@@ -83,15 +75,9 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
 
 
 def run_master(track: Path, reference: Path, out: Path, *options: str, timeout: float = 300) -> dict:
-    result = subprocess.run(
-        [str(torture_tool()), "master", str(track), str(reference), str(out), *options],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+    return host.torture_report(
+        host.EFFECT, "master", str(track), str(reference), str(out), *options, timeout=timeout
     )
-    assert result.returncode == 0, f"crashed ({result.returncode}):\n{result.stderr[-3000:]}"
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def digest(path: Path) -> str:
@@ -173,7 +159,7 @@ def test_process_block_allocates_nothing_while_mastering_and_auditioning(
 ):
     """`realtime` with a track and a reference: besides the parameter, model and MIDI load, another thread
     masters the track over and over and A/Bs each result through the plugin's output."""
-    command = [str(torture_tool()), "realtime", str(tone_model_path), str(random_model_path)]
+    command = [str(host.torture_tool()), "realtime", str(tone_model_path), str(random_model_path)]
     result = subprocess.run(
         [*command, str(inputs["track"]), str(inputs["reference"])],
         check=False,
