@@ -474,3 +474,19 @@ def test_from_finds_a_sampler_by_name_in_the_user_folder(exported, tmp_path, mon
     assert resolve_weights(str(exported[0])) == exported[1]
     with pytest.raises(ValueError, match=r"no sampler named 'theirs' \(known: mine"):
         resolve_weights("theirs")
+
+
+@pytest.mark.parametrize("balance", [0.0, 0.5, 1.0])
+def test_batches_draw_rare_kinds_as_often_as_balance_asks(balance):
+    kind = CONDITIONS.index("kind")
+    conditions = unspecified(100).numpy()
+    conditions[:, kind] = 0  # 95 sounds of one kind, 5 of another
+    conditions[95:, kind] = 1
+    config = training.SamplerConfig(balance_kinds=balance, drop_condition=0.0, drop_all=0.0)
+    batches = training.BatchSampler(np.zeros((100, 96), np.float32), conditions, config, torch.device("cpu"))
+    drawn = np.concatenate([batches.draw(64) for _ in range(200)])
+    rare = float(np.mean(drawn >= 95))
+    expected = (1 - balance) * 0.05 + balance * 0.5
+    assert rare == pytest.approx(expected, abs=0.015)
+    _, batch_conditions = batches.sample(64)
+    assert set(batch_conditions[:, kind].tolist()) <= {0, 1}
