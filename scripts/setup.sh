@@ -82,6 +82,11 @@ PY
   rm -f .deps-requirements.txt
   echo "$deps_hash" > "$stamp"
 fi
+# librosa compiles its numba kernels when imported and caches them beside its code. Two processes that
+# compile them at once can pair cache files from different processes, and the next call segfaults
+# (numba/numba#10128; seen in the parallel tests of a fresh clone). Compiling them here, alone, first,
+# leaves every later process a finished cache to read (a second or two; nothing when already cached).
+$py -c "import librosa.beat, librosa.core.audio, librosa.core.pitch, librosa.util.utils"
 
 bash scripts/build.sh
 echo "setup done: $root/.venv/bin/tonemorph"
