@@ -13,46 +13,23 @@ mastered-sounding reference of another arrangement, 44.1 kHz stereo float WAVs.
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pyloudnorm
 import pytest
 import soundfile as sf
+from children import run_child  # benchmarks/children.py
 from music import mix, reference, spectral_error_db, true_peak_dbtp  # tests/ is on pytest's pythonpath
 
 SR, TRACK_S, CEILING_DBTP = 44100, 61.0, -1.0
 TONEMORPH = Path(sys.executable).with_name("tonemorph")
-TIME = "/usr/bin/time"  # GNU time (Debian package time)
 MATCHERING = """
 import sys
 import matchering
 matchering.process(target=sys.argv[1], reference=sys.argv[2], results=[matchering.pcm24(sys.argv[3])])
 """
-
-
-def run_child(args: list[str], log: Path) -> tuple[float, float, int]:
-    """Run a child process to the end under GNU time: (wall seconds, CPU seconds of all its threads, peak
-    resident memory in bytes). GNU time measures the child alone; os.wait4 from pytest would not, as Linux
-    carries the forking process's peak over into the child's ru_maxrss."""
-    stats = log.with_suffix(".time")
-    start = time.perf_counter()
-    with open(log, "wb") as out:
-        done = subprocess.run(
-            [TIME, "-f", "%U %S %M", "-o", str(stats), *args],
-            check=False,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    seconds = time.perf_counter() - start
-    assert done.returncode == 0, (
-        f"{args[0]} failed ({done.returncode}):\n{log.read_text(errors='replace')[-3000:]}"
-    )
-    user, system, kilobytes = stats.read_text().split()[-3:]
-    return seconds, float(user) + float(system), int(kilobytes) * 1024
 
 
 def master_cli(track: Path, ref: Path, out: Path) -> tuple[float, float, int]:
