@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -300,24 +299,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             training.start_run(dataset, run_dir, config, name=name,
                                data_source=str(Path(args.data_dir).expanduser().resolve()),
                                init_from=args.init_from, model_path=model_path.expanduser().resolve())
-        if processes.distributed:
-            import torch.distributed as dist
-
-            dist.barrier()
+        training.barrier(processes)
     if processes.main:
         console.print(f"run folder: {run_dir}   (tensorboard --logdir {run_dir})", soft_wrap=True)
     result = training.train(run_dir, dataset, steps=args.steps, device=args.device)
-    if processes.distributed:
-        import torch.distributed as dist
-
-        dist.barrier()
-        dist.destroy_process_group()
-    if not processes.main:
-        # A worker's work is saved by rank 0. It leaves without the interpreter's teardown, where gloo's threads
-        # can still be running and abort the process (a torch shutdown race, seen under load).
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(130 if result.interrupted else 0)
+    training.leave_processes(processes, result.interrupted)
     if result.interrupted:
         print(f"stopped at step {result.step}; checkpoint saved in {run_dir}\n"
               f"continue with: tonemorph train --resume {run_dir}", file=sys.stderr)

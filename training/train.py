@@ -19,6 +19,7 @@ import os
 import pickle
 import random
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -311,6 +312,33 @@ def gather(obj, processes: Processes) -> list:
     out: list = [None] * processes.world_size
     dist.all_gather_object(out, obj)
     return out
+
+
+def barrier(processes: Processes) -> None:
+    """Wait for every process (nothing to wait for in a single one)."""
+    if processes.distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def leave_processes(processes: Processes, interrupted: bool) -> None:
+    """After training under torchrun: wait for every process and leave the group; a worker (rank > 0) ends here.
+
+    A worker's work is saved by rank 0. It leaves without the interpreter's teardown, where gloo's threads can still
+    be running and abort the process (a torch shutdown race, seen under load); its exit code says whether the run
+    was interrupted (130) or not (0).
+    """
+    if not processes.distributed:
+        return
+    import torch.distributed as dist
+
+    barrier(processes)
+    dist.destroy_process_group()
+    if not processes.main:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130 if interrupted else 0)
 
 
 # --- the loop --------------------------------------------------------------------------------------------------
