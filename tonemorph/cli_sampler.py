@@ -42,10 +42,9 @@ def _load_samples(data_dir: str):
 def cmd_train(args: argparse.Namespace) -> int:
     from tonemorph.cli import _check_name, _console
     from tonemorph.paths import user_models_dir
-    from tonemorph.sampler.data import HYDROGEN_DRUMKITS, HYDROGEN_VALIDATION_KITS
     from tonemorph.training.sampler import train as training
     from tonemorph.training.sampler.export import export_sampler
-    from tonemorph.training.train import runs_dir
+    from tonemorph.training.train import barrier, init_processes, leave_processes, runs_dir
 
     console = _console()
     if args.steps is not None and args.steps < 1:
@@ -72,6 +71,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ValueError(f"'{run_dir}' is not a sampler training run folder (it holds exported weights).")
         name = saved["name"]
         out = Path(args.out) if args.out else Path(saved["info"]["model_path"])
+        processes = init_processes(args.device or saved["config"]["device"])
     else:
         if not args.data_dir or not args.name:
             raise ValueError(
@@ -93,44 +93,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"'{run_dir}' already holds a sampler run; continue it with `tonemorph sampler train "
                 f"--resume {run_dir}`, or choose another --name or --run-dir."
             )
-        init = training.load_checkpoint(resolve_weights(args.init_from)) if args.init_from else None
-        data_dir = Path(args.data_dir).expanduser()
-        kits = args.validation_kits
-        if kits is None and data_dir.resolve() == HYDROGEN_DRUMKITS.resolve():
-            kits = list(HYDROGEN_VALIDATION_KITS)
-        samples = _load_samples(args.data_dir)
-        added = training.load_kept(args.add) if args.add else None
-        for skipped in samples.skipped:
-            if skipped["kind"] != "duplicate":
-                console.print(f"[yellow]skipped: {skipped['reason']}", soft_wrap=True)
-        values = {
-            **(training.FINETUNE_OVERRIDES if init else {}),
-            **({"steps": args.steps} if args.steps else {}),
-            "threads": args.threads or 1,
-            "device": args.device or "cpu",
-        }
-        config = training.SamplerConfig.from_dict(values)
-        training.start_run(
-            run_dir,
-            samples,
-            config,
-            name=name,
-            validation_kits=kits,
-            init=init,
-            info={"data_source": str(data_dir.resolve()), "model_path": str(out.resolve())},
-            added=added,
-        )
-        saved = training.load_checkpoint(run_dir)
-        info = saved["info"]
-        console.print(
-            f"data: {len(samples)} sounds from {data_dir}: {info['train_chunks']} to train on, "
-            f"{info['validation_chunks']} held out" + (f" (kits {', '.join(kits)})" if kits else ""),
-            soft_wrap=True,
-        )
-        if added is not None:
-            _score_stage(run_dir, "before", f"{len(added)} kept sounds from {args.add} added; ")
-    console.print(f"run folder: {run_dir}   (tensorboard --logdir {run_dir})", soft_wrap=True)
+        processes = init_processes(args.device or "cpu")
+        if processes.main:  # under torchrun the others train from the run folder it writes
+            _start_run(args, run_dir, name, out)
+        barrier(processes)
+    if processes.main:
+        console.print(f"run folder: {run_dir}   (tensorboard --logdir {run_dir})", soft_wrap=True)
     result = training.train(run_dir, steps=args.steps, threads=args.threads, device=args.device)
+    leave_processes(processes, result.interrupted)
     if result.interrupted:
         print(
             f"stopped at step {result.step}; checkpoint saved in {run_dir}\n"
@@ -145,6 +115,52 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"model:   {onnx_path}")
     print(f"weights: {weights}   (for fine-tuning: --from {name})")
     return 0
+
+
+def _start_run(args: argparse.Namespace, run_dir: Path, name: str, out: Path) -> None:
+    """`sampler train DIR --name NAME`'s new run: the sounds read, the run folder made (training.start_run)
+    and what it holds said; with --add, the score report before the fine-tune."""
+    from tonemorph.cli import _console
+    from tonemorph.sampler.data import HYDROGEN_DRUMKITS, HYDROGEN_VALIDATION_KITS
+    from tonemorph.training.sampler import train as training
+
+    console = _console()
+    init = training.load_checkpoint(resolve_weights(args.init_from)) if args.init_from else None
+    data_dir = Path(args.data_dir).expanduser()
+    kits = args.validation_kits
+    if kits is None and data_dir.resolve() == HYDROGEN_DRUMKITS.resolve():
+        kits = list(HYDROGEN_VALIDATION_KITS)
+    samples = _load_samples(args.data_dir)
+    added = training.load_kept(args.add) if args.add else None
+    for skipped in samples.skipped:
+        if skipped["kind"] != "duplicate":
+            console.print(f"[yellow]skipped: {skipped['reason']}", soft_wrap=True)
+    values = {
+        **(training.FINETUNE_OVERRIDES if init else {}),
+        **({"steps": args.steps} if args.steps else {}),
+        "threads": args.threads or 1,
+        "device": args.device or "cpu",
+    }
+    config = training.SamplerConfig.from_dict(values)
+    training.start_run(
+        run_dir,
+        samples,
+        config,
+        name=name,
+        validation_kits=kits,
+        init=init,
+        info={"data_source": str(data_dir.resolve()), "model_path": str(out.resolve())},
+        added=added,
+    )
+    saved = training.load_checkpoint(run_dir)
+    info = saved["info"]
+    console.print(
+        f"data: {len(samples)} sounds from {data_dir}: {info['train_chunks']} to train on, "
+        f"{info['validation_chunks']} held out" + (f" (kits {', '.join(kits)})" if kits else ""),
+        soft_wrap=True,
+    )
+    if added is not None:
+        _score_stage(run_dir, "before", f"{len(added)} kept sounds from {args.add} added; ")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -287,7 +303,8 @@ def add_sampler_commands(sub) -> None:
         help="train a sampler on a folder of sounds (or fine-tune one with --from)",
         description="Cut every audio file under DIR into 1-second training chunks (one-shots at their onset, "
         "longer files into windows), learn their kinds from folder and file names and their descriptors from "
-        "the audio, and train a generator. Ctrl-C stops and saves; --resume continues.",
+        "the audio, and train a generator. Ctrl-C stops and saves; --resume continues. Several processes "
+        "(GPUs) share each step under torchrun: torchrun --nproc_per_node N -m tonemorph.cli sampler train ...",
     )
     p.add_argument("data_dir", nargs="?", metavar="DIR", help="folder of sounds (nested folders, any rate)")
     p.add_argument("--name", help="the sampler's name (its file is NAME.onnx in your sampler folder)")
@@ -316,7 +333,9 @@ def add_sampler_commands(sub) -> None:
         "Debian's Hydrogen kits the four in docs/sampler-data.md)",
     )
     p.add_argument(
-        "--threads", type=int, help="CPU threads for training (default 1; with --resume: as the run had)"
+        "--threads",
+        type=int,
+        help="CPU threads for training (default 1, per process under torchrun; with --resume: as the run had)",
     )
     p.add_argument("--device", choices=["cpu", "cuda"], help="train on the CPU (default) or a CUDA GPU")
     p.set_defaults(func=cmd_train)

@@ -11,6 +11,11 @@ A run lives in one folder, as an instrument run does (training/train.py):
 
 `train` continues from checkpoint.pt to the state an uninterrupted run reaches: on one CPU thread the same
 steps give the same weights (tests/test_sampler_model.py checks it).
+
+Under `torchrun --nproc_per_node N` (env RANK / WORLD_SIZE) the same loop runs DistributedDataParallel as the
+instrument's does (training/train.py): each process draws its own batch of `batch_size` sounds with its own
+random streams, the gradients are averaged, so weights and EMA stay the same in every process, and rank 0 alone
+writes the checkpoint (with every process's RNG states), TensorBoard and the reports.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from tonemorph.sampler import curate
 from tonemorph.sampler.data import SamplerDataError, SampleSet, load_samples, split_by_kit
 from tonemorph.sampler.words import Vocabulary, build_vocabulary, descriptor_bins
 
-from ..train import StopRequest, _console, _progress, atomic_save
+from ..train import StopRequest, _console, _progress, atomic_save, gather, init_processes
 from .model import (
     CONDITIONS,
     DESCRIPTORS,
@@ -367,10 +372,15 @@ class BatchSampler:
     """
 
     def __init__(
-        self, audio: np.ndarray, conditions: np.ndarray, config: SamplerConfig, device: torch.device
+        self,
+        audio: np.ndarray,
+        conditions: np.ndarray,
+        config: SamplerConfig,
+        device: torch.device,
+        seed: int | np.random.SeedSequence | None = None,
     ):
         self.audio, self.conditions, self.config, self.device = audio, conditions, config, device
-        self.rng = np.random.default_rng(config.seed)
+        self.rng = np.random.default_rng(config.seed if seed is None else seed)
         kinds = conditions[:, CONDITIONS.index("kind")]
         self.by_kind = [np.flatnonzero(kinds == kind) for kind in np.unique(kinds)]
 
@@ -477,23 +487,66 @@ def train(
 
     Ctrl-C / SIGTERM stop after the current step and save; a second Ctrl-C stops at once and keeps the last
     periodic checkpoint. on_step(step, loss) after each step; a true return stops the run there, saved and
-    resumable. report: write generated examples at each checkpoint (report/step-NNNNNN/).
+    resumable (in a single process only). report: write generated examples at each checkpoint
+    (report/step-NNNNNN/). Under torchrun every process calls train; `threads` is per process.
     """
-    threads = torch.get_num_threads()
+    threads_before = torch.get_num_threads()
     try:
         return _train(Path(run_dir), steps, threads, device, show_progress, report, on_step)
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(threads_before)
+
+
+def process_seeds(config: SamplerConfig, rank: int, step: int) -> tuple[int | np.random.SeedSequence, int]:
+    """(batch sampler seed, torch seed) of one process's fresh random streams.
+
+    Rank 0 of a new run (step 0) has the seeds a single process always had, so one process trains as before;
+    every other rank, and every process of a run resumed at `step` with another process count, gets streams of
+    its own from (seed, rank, step), rather than replaying the run's first batches.
+    """
+    if rank == 0 and step == 0:
+        return config.seed, config.seed + 1
+    sampler, torch_seed = np.random.SeedSequence([config.seed, rank, step]).spawn(2)
+    return sampler, int(torch_seed.generate_state(1, np.uint64)[0])
+
+
+class FlowLoss(torch.nn.Module):
+    """flow_loss of `net` as a module: DistributedDataParallel wraps it, so that the whole loss is its forward
+    (the network's audio_scale stays reachable)."""
+
+    def __init__(self, net: VelocityNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, audio: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
+        return flow_loss(self.net, audio, conditions)
 
 
 def train_step(
-    model, ema: dict, optimizer, scheduler, batches: BatchSampler, config: SamplerConfig, step: int
-):
-    """One optimiser step and the EMA update (decay warmed up: min(ema, (1 + step) / (10 + step)))."""
+    model: VelocityNet,
+    objective: torch.nn.Module,
+    ema: dict,
+    optimizer,
+    scheduler,
+    batches: BatchSampler,
+    config: SamplerConfig,
+    step: int,
+) -> float:
+    """One step on a batch from `batches`; returns its loss. objective: FlowLoss(model), or that wrapped in
+    DistributedDataParallel, whose backward averages the gradients over the processes."""
     audio, conditions = batches.sample(config.batch_size)
     optimizer.zero_grad(set_to_none=True)
-    loss = flow_loss(model, audio, conditions)
+    loss = objective(audio, conditions)
     loss.backward()
+    optimizer_step(model, ema, optimizer, scheduler, config, step)
+    return float(loss.detach())
+
+
+def optimizer_step(
+    model: VelocityNet, ema: dict, optimizer, scheduler, config: SamplerConfig, step: int
+) -> None:
+    """Clip the gradients, step the optimiser and the scheduler, and update the EMA (decay warmed up:
+    min(ema, (1 + step) / (10 + step)))."""
     torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
     optimizer.step()
     scheduler.step()
@@ -504,11 +557,20 @@ def train_step(
                 ema[name].mul_(decay).add_(value, alpha=1 - decay)
             else:
                 ema[name].copy_(value)
-    return float(loss.detach())
+
+
+def saved_rng_states(saved: dict) -> list[dict]:
+    """The checkpoint's RNG states, one per process ([] before the first step). Checkpoints written before
+    torchrun training hold one process's states as a dict."""
+    states = saved["rng"]
+    if states is None:
+        return []
+    return states if isinstance(states, list) else [states]
 
 
 class _OpenRun:
-    """A run's checkpoint made live for training: model, EMA, optimizer, scheduler, batches, RNG states."""
+    """A run's checkpoint made live for training in this process: model, EMA, optimizer, scheduler, batches,
+    RNG states."""
 
     def __init__(self, run_dir: Path, steps, threads, device):
         saved = load_checkpoint(run_dir)
@@ -521,11 +583,18 @@ class _OpenRun:
         self.device = torch.device(config.device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError("--device cuda: no CUDA GPU is available to this torch; use --device cpu.")
+        self.processes = processes = init_processes(config.device)
+        if self.device.type == "cuda" and processes.distributed:
+            self.device = torch.device("cuda", processes.local_rank)
+            torch.cuda.set_device(self.device)
         torch.set_num_threads(config.threads)
         self.run_dir, self.saved, self.config = run_dir, saved, config
+        self.step, self.history = int(saved["step"]), saved["history"]
+        self.elapsed_before = float(saved["elapsed_seconds"])
         self.data = load_run_data(run_dir)
+        sampler_seed, torch_seed = process_seeds(config, processes.rank, self.step)
         self.batches = BatchSampler(
-            self.data["train_audio"], self.data["train_conditions"], config, self.device
+            self.data["train_audio"], self.data["train_conditions"], config, self.device, sampler_seed
         )
         self.vocabulary = vocabulary_from_dict(saved["vocabulary"])
         self.model = model_from_checkpoint(saved, ema=False).to(self.device)
@@ -534,20 +603,41 @@ class _OpenRun:
         self.optimizer, self.scheduler = build_optimizer(self.model, config)
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
-        self.step, self.history = int(saved["step"]), saved["history"]
-        self.elapsed_before = float(saved["elapsed_seconds"])
-        if saved["rng"] is not None:
-            torch.set_rng_state(saved["rng"]["torch"])
-            if saved["rng"].get("cuda") and self.device.type == "cuda":
-                torch.cuda.set_rng_state_all(saved["rng"]["cuda"])
-            self.batches.rng.bit_generator.state = saved["rng"]["sampler"]
+        self.objective: torch.nn.Module = FlowLoss(self.model)
+        if processes.distributed:
+            self.objective = torch.nn.parallel.DistributedDataParallel(
+                self.objective, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        states = saved_rng_states(saved)
+        self.saved_processes = len(states)
+        if len(states) == processes.world_size:
+            state = states[processes.rank]
+            torch.set_rng_state(state["torch"])
+            if state.get("cuda") and self.device.type == "cuda":
+                torch.cuda.set_rng_state_all(state["cuda"])
+            self.batches.rng.bit_generator.state = state["sampler"]
         else:
-            torch.manual_seed(config.seed + 1)
+            torch.manual_seed(torch_seed)
 
-    def train_step(self) -> float:
+    def train_step(self, stop: StopRequest) -> tuple[float, bool]:
+        """One step in every process: (the loss averaged over the processes, whether any of them was asked to
+        stop). One collective per step under torchrun, as in the instrument's loop."""
         loss = train_step(
-            self.model, self.ema, self.optimizer, self.scheduler, self.batches, self.config, self.step
+            self.model,
+            self.objective,
+            self.ema,
+            self.optimizer,
+            self.scheduler,
+            self.batches,
+            self.config,
+            self.step,
         )
+        shared = torch.tensor([float(stop.requested), loss], dtype=torch.float64)
+        if self.processes.distributed:
+            import torch.distributed as dist
+
+            dist.all_reduce(shared)
+        loss = float(shared[1]) / self.processes.world_size
         self.step += 1
         if not math.isfinite(loss):
             raise ValueError(
@@ -555,7 +645,7 @@ class _OpenRun:
                 "learning rate."
             )
         self.history["train"].append((self.step, loss))
-        return loss
+        return loss, bool(shared[0] > 0)
 
     def validate(self) -> float | None:
         value = validation_loss(
@@ -566,12 +656,16 @@ class _OpenRun:
         return value
 
     def save(self, seconds: float) -> None:
-        """The checkpoint, atomically; seconds: wall time trained since the run was opened."""
+        """The checkpoint, atomically, with every process's RNG states (written by rank 0; every process calls
+        it); seconds: wall time trained since the run was opened."""
         rng = {
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             "sampler": self.batches.rng.bit_generator.state,
         }
+        states = gather(rng, self.processes)
+        if not self.processes.main:
+            return
         atomic_save(
             {
                 **self.saved,
@@ -582,7 +676,7 @@ class _OpenRun:
                 "scheduler": self.scheduler.state_dict(),
                 "step": self.step,
                 "history": self.history,
-                "rng": rng,
+                "rng": states,
                 "elapsed_seconds": self.elapsed_before + seconds,
             },
             self.run_dir / CHECKPOINT_NAME,
@@ -615,13 +709,24 @@ class _OpenRun:
 
 
 def _train(run_dir: Path, steps, threads, device, show_progress, report, on_step) -> SamplerResult:
-    from torch.utils.tensorboard import SummaryWriter
-
     run = _OpenRun(run_dir, steps, threads, device)
-    config = run.config
-    writer = SummaryWriter(os.fspath(run_dir / TENSORBOARD_DIR), purge_step=run.step)
+    config, processes = run.config, run.processes
+    if on_step is not None and processes.distributed:
+        raise ValueError("on_step works in a single process only (under torchrun each process would decide).")
+    writer = None
+    if processes.main:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(os.fspath(run_dir / TENSORBOARD_DIR), purge_step=run.step)
     console = _console()
-    progress = _progress(console) if show_progress else None
+    if processes.main and run.saved_processes not in (0, processes.world_size):
+        console.print(
+            f"[yellow]the checkpoint holds the random state of {run.saved_processes} processes and this run has "
+            f"{processes.world_size}: each process draws from fresh seeds from step {run.step} on (the run "
+            f"continues, but not as it would have with {run.saved_processes}).",
+            soft_wrap=True,
+        )
+    progress = _progress(console) if show_progress and processes.main else None
     start_step, interrupted, whole = run.step, False, True
     started = time.perf_counter()
     run.model.train()
@@ -633,14 +738,14 @@ def _train(run_dir: Path, steps, threads, device, show_progress, report, on_step
                     run.saved["name"], total=config.steps, completed=run.step, loss="-", speed=""
                 )
             while run.step < config.steps:
-                loss = run.train_step()
+                loss, stop_asked = run.train_step(stop)
                 step = run.step
                 rate = (step - start_step) / max(time.perf_counter() - started, 1e-9)
-                if step % config.log_every == 0:
+                if writer is not None and step % config.log_every == 0:
                     writer.add_scalar("loss/train", loss, step)
                     writer.add_scalar("learning_rate", run.scheduler.get_last_lr()[0], step)
                     writer.add_scalar("speed/steps_per_second", rate, step)
-                if step % config.validate_every == 0 or step == config.steps:
+                if processes.main and (step % config.validate_every == 0 or step == config.steps):
                     value = run.validate()
                     if value is not None:
                         writer.add_scalar("loss/validation", value, step)
@@ -652,12 +757,12 @@ def _train(run_dir: Path, steps, threads, device, show_progress, report, on_step
                         )
                 if progress is not None:
                     progress.update(bar, completed=step, loss=f"{loss:.4f}", speed=f"{rate:.2f} steps/s")
-                if stop.requested or (on_step is not None and on_step(step, loss)):
+                if stop_asked or (on_step is not None and on_step(step, loss)):
                     interrupted = True
                     break
                 if step % config.checkpoint_every == 0 or step == config.steps:
                     run.save(time.perf_counter() - started)
-                    if report:
+                    if report and processes.main:
                         run.write_report()
     except KeyboardInterrupt:  # a second Ctrl-C, maybe inside a step: the last periodic checkpoint stays
         interrupted, whole = True, False
@@ -667,8 +772,9 @@ def _train(run_dir: Path, steps, threads, device, show_progress, report, on_step
     seconds = time.perf_counter() - started
     if whole:
         run.save(seconds)
-    writer.flush()
-    writer.close()
+    if writer is not None:
+        writer.flush()
+        writer.close()
     return SamplerResult(run_dir, run.step, interrupted, seconds, run.elapsed_before + seconds, run.history)
 
 
