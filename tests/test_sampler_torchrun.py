@@ -100,3 +100,16 @@ def test_torchrun_trains_one_model_in_two_processes_and_resumes(samples, drums, 
     assert alone.step == 4 and len(training.load_checkpoint(run)["rng"]) == 1
     assert "random state of 2 processes and this run has 1" in " ".join(capsys.readouterr().err.split())
     assert np.isfinite(alone.history["train"][-1][1])
+
+
+def test_a_checkpoint_with_one_process_state_as_a_dict_resumes_exactly(samples, tmp_path):  # noqa: F811
+    """Runs saved before torchrun training kept one process's RNG states as a dict, not a list."""
+    torch.set_num_threads(1)
+    runs = [training.start_run(tmp_path / name, samples, tiny_config(), name=name) for name in ("a", "b")]
+    training.train(runs[0], show_progress=False, report=False)
+    training.train(runs[1], show_progress=False, report=False, on_step=lambda step, loss: step == 2)
+    saved = training.load_checkpoint(runs[1])
+    training.atomic_save({**saved, "rng": saved["rng"][0]}, runs[1] / training.CHECKPOINT_NAME)
+    training.train(runs[1], show_progress=False, report=False)
+    whole = training.load_checkpoint(runs[0])
+    assert_same_weights(whole, *(training.load_checkpoint(runs[1])[key] for key in ("model", "ema")))
