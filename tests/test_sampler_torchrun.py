@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+import pytest
 import torch
 from test_sampler_model import drums, samples, tiny_config  # noqa: F401 (fixtures)
 from test_train import run_cli
@@ -68,8 +69,16 @@ def assert_same_weights(saved: dict, model: dict, ema: dict) -> None:
         assert torch.equal(saved["ema"][name], ema[name]), name
 
 
-def test_torchrun_trains_one_model_in_two_processes_and_resumes(samples, drums, tmp_path, capsys):  # noqa: F811
+@pytest.fixture
+def one_thread():
+    """Torch on one thread here, as in each process (the same sums in the same order, so equal bits)."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_torchrun_trains_one_model_in_two_processes_and_resumes(samples, drums, tmp_path, capsys, one_thread):  # noqa: F811
     base = training.start_run(tmp_path / "base", samples, tiny_config(), name="base")  # a tiny network
     run, out = tmp_path / "run", tmp_path / "models" / "ddp.onnx"
     new = [drums, "--name", "ddp", "--from", base, "--steps", 1, "--run-dir", run, "--out", out]
@@ -104,7 +113,6 @@ def test_torchrun_trains_one_model_in_two_processes_and_resumes(samples, drums, 
 
 def test_a_checkpoint_with_one_process_state_as_a_dict_resumes_exactly(samples, tmp_path):  # noqa: F811
     """Runs saved before torchrun training kept one process's RNG states as a dict, not a list."""
-    torch.set_num_threads(1)
     runs = [training.start_run(tmp_path / name, samples, tiny_config(), name=name) for name in ("a", "b")]
     training.train(runs[0], show_progress=False, report=False)
     training.train(runs[1], show_progress=False, report=False, on_step=lambda step, loss: step == 2)
