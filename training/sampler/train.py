@@ -3,8 +3,8 @@
 A run lives in one folder, as an instrument run does (training/train.py):
     data.npz        the run's training and validation chunks and their conditions, fixed when the run starts
     checkpoint.pt   model, its exponential moving average (EMA, what is exported), optimizer, scheduler, step,
-                    the batch sampler's and torch's RNG states, history, vocabulary; replaced atomically every
-                    `checkpoint_every` steps, on Ctrl-C and at the end
+                    the batch sampler's and torch's RNG states of every process, history, vocabulary; replaced
+                    atomically every `checkpoint_every` steps, on Ctrl-C and at the end
     tensorboard/    loss, validation loss, learning rate, speed
     report/step-NNNNNN/   at each checkpoint: one generated example per frequent kind and one unconditioned
                     (WAV, 24-bit), with the EMA weights and fixed seeds, and report.json (losses, settings)
