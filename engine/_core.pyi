@@ -462,7 +462,7 @@ class _SamplerModel:
     @property
     def info(self) -> dict:
         """path, kind, name, version, description, sample_rate, length, hop, audio_scale, default_steps,
-        default_guidance, condition_values, unspecified, conditions (the 7 names), has_words (False: exported
+        default_guidance, time_shift, condition_values, unspecified, conditions (the 7 names), has_words (False: exported
         before the flat word list), words [(word, condition name, value)], kind_names, kind_sounds."""
     def velocity(self, x: ArrayLike, t: ArrayLike, conditions: list[int]) -> FloatArray:
         """x [batch, samples], t [batch], conditions (batch x 7, flat) -> velocity [batch, samples]."""
@@ -477,6 +477,8 @@ class _SamplerModule:
     SamplerError: type[ValueError]
     SamplerModel: type[_SamplerModel]
     def noise(self, seed: int, count: int) -> FloatArray: ...
+    def time_grid(self, count: int, strength: float, shift: float) -> list[float]:
+        """The times t_0 .. t_count of count steps from 1 - strength to 1, spaced by shift (model.py's time_grid)."""
     def parse_prompt(self, model: _SamplerModel, prompt: str) -> list[int]:
         """The prompt's 7 condition values (cpp/actions/sampler/Prompt.h); SamplerError for an unknown word."""
     def fit_sound(self, model: _SamplerModel, audio: ArrayLike, rate: float, samples: int = 0) -> FloatArray:

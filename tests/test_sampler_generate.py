@@ -59,13 +59,19 @@ def vocabulary(trained_run):  # noqa: F811
 
 @pytest.fixture(scope="module")
 def random_net(tmp_path_factory):
-    """An untrained tiny network (outputs far from silence) and its ONNX model with the tiny vocabulary."""
+    """An untrained tiny network (outputs far from silence) and its ONNX model with the tiny vocabulary, its
+    steps spaced with shift 2."""
     torch.manual_seed(1)
     net = VelocityNet(**TINY, audio_scale=0.1).eval()
     words = {"snare": ["kind", "snare"], "kick": ["kind", "kick"], "bright": ["brightness_hz", 2]}
     vocabulary = {"words": words, "edges": {}, "kinds": {"snare": 3, "kick": 2}}
     props = metadata(
-        net, name="random", sample_rate=SR, length=SR, vocabulary=vocabulary, config=tiny_config()
+        net,
+        name="random",
+        sample_rate=SR,
+        length=SR,
+        vocabulary=vocabulary,
+        config=tiny_config(sample_shift=2.0),
     )
     path = tmp_path_factory.mktemp("random") / "random.onnx"
     export_onnx(net, path, props, SR)
@@ -185,6 +191,7 @@ def test_variation_cpp_equals_torch(random_net, strength):
         guidance=2.0,
         start=torch.from_numpy(start)[None],
         strength=strength,
+        shift=2.0,
     )[0].numpy()
     got = _core.sampler.generate(
         model,

@@ -25,6 +25,7 @@ from tonemorph.training.sampler.model import (
     condition_row,
     guided_velocity,
     sample,
+    time_grid,
     unspecified,
 )
 
@@ -180,7 +181,7 @@ def test_export_metadata(exported, trained_run):
     assert training.load_checkpoint(weights)["kind"] == training.WEIGHTS_KIND
 
 
-def random_model(tmp_path, seed: int = 0):
+def random_model(tmp_path, seed: int = 0, shift: float = 1.0):
     torch.manual_seed(seed)
     net = VelocityNet(**TINY, audio_scale=0.1).eval()
     props = metadata(
@@ -189,7 +190,7 @@ def random_model(tmp_path, seed: int = 0):
         sample_rate=SR,
         length=SR,
         vocabulary={"words": {}, "edges": {}, "kinds": {}},
-        config=tiny_config(),
+        config=tiny_config(sample_shift=shift),
     )
     path = tmp_path / "random.onnx"
     from tonemorph.training.sampler.export import export_onnx
@@ -198,13 +199,19 @@ def random_model(tmp_path, seed: int = 0):
     return net, _core.sampler.SamplerModel(str(path))
 
 
-@pytest.mark.parametrize("guidance", [1.0, 3.0, 0.0])
-def test_torch_and_cpp_sampler_agree(tmp_path, guidance):
-    net, model = random_model(tmp_path)
+@pytest.mark.parametrize(("guidance", "shift"), [(1.0, 1.0), (3.0, 1.0), (0.0, 1.0), (2.0, 3.0)])
+def test_torch_and_cpp_sampler_agree(tmp_path, guidance, shift):
+    net, model = random_model(tmp_path, shift=shift)
+    assert model.info["time_shift"] == shift
     noise = _core.sampler.noise(11, SR)
     conditions = condition_row({"kind": "snare", "decay_s": 0})
     want = sample(
-        net, torch.from_numpy(noise)[None], torch.from_numpy(conditions)[None], steps=3, guidance=guidance
+        net,
+        torch.from_numpy(noise)[None],
+        torch.from_numpy(conditions)[None],
+        steps=3,
+        guidance=guidance,
+        shift=shift,
     )
     got = _core.sampler.generate(
         model, conditions=conditions.tolist(), steps=3, guidance=guidance, noise=noise
@@ -490,3 +497,18 @@ def test_batches_draw_rare_kinds_as_often_as_balance_asks(balance):
     assert rare == pytest.approx(expected, abs=0.015)
     _, batch_conditions = batches.sample(64)
     assert set(batch_conditions[:, kind].tolist()) <= {0, 1}
+
+
+@pytest.mark.parametrize(
+    ("count", "strength", "shift"), [(8, 1.0, 1.0), (8, 1.0, 3.0), (3, 0.4, 3.0), (5, 0.7, 0.5)]
+)
+def test_time_grid_cpp_equals_torch_and_spends_steps_on_the_noise(count, strength, shift):
+    grid = time_grid(count, strength, shift)
+    assert _core.sampler.time_grid(count, strength, shift) == grid  # the same doubles
+    assert grid[0] == pytest.approx(1 - strength, abs=1e-12) and grid[-1] == 1.0
+    steps = np.diff(grid)
+    assert np.all(steps > 0)
+    if shift == 1.0:
+        assert np.allclose(grid, (1 - strength) + strength * np.arange(count + 1) / count, atol=1e-12)
+    else:  # above 1 the first steps are the short ones (more of the run near the noise); below 1 the last
+        assert (steps[0] < steps[-1]) == (shift > 1.0)

@@ -33,6 +33,7 @@ py::dict info_dict(const SamplerInfo& i) {
     d["audio_scale"] = i.audio_scale;
     d["default_steps"] = i.default_steps;
     d["default_guidance"] = i.default_guidance;
+    d["time_shift"] = i.time_shift;
     d["condition_values"] = i.condition_values;
     d["unspecified"] = i.unspecified;
     d["conditions"] = std::vector<std::string>(std::begin(kConditionNames), std::end(kConditionNames));
@@ -99,6 +100,9 @@ void bind_sampler(py::module_& m) {
     sub.def(
         "noise", [](std::uint64_t seed, int count) { return to_array(sampler_noise(seed, count)); }, py::arg("seed"),
         py::arg("count"), "N(0, 1) noise of count samples from seed (Box-Muller from Pcg32(seed)).");
+    sub.def("time_grid", &time_grid, py::arg("count"), py::arg("strength"), py::arg("shift"),
+            "The times t_0 .. t_count of a run of count steps from 1 - strength to 1, spaced by shift "
+            "(model.py's time_grid).");
     sub.def(
         "parse_prompt",
         [](const SamplerHandle& h, const std::string& prompt) { return parse_prompt(h.model->info(), prompt); },

@@ -66,7 +66,7 @@ def noise_bursts(audio: np.ndarray, seed: int = NOISE_SEED) -> np.ndarray:
 
 
 def generate(
-    model: VelocityNet, conditions: np.ndarray, length: int, steps: int, guidance: float
+    model: VelocityNet, conditions: np.ndarray, length: int, steps: int, guidance: float, shift: float = 1.0
 ) -> np.ndarray:
     """One sound per row of conditions [n, 7], noise from seeds 0..n-1: [n, length]."""
     model.eval()
@@ -75,7 +75,7 @@ def generate(
         rows = range(first, min(first + GENERATE_BATCH, len(conditions)))
         noise = torch.stack([torch.randn(length, generator=torch.Generator().manual_seed(i)) for i in rows])
         batch = torch.from_numpy(conditions[first : first + len(noise)])
-        out.append(sample(model, noise, batch, steps=steps, guidance=guidance).numpy())
+        out.append(sample(model, noise, batch, steps=steps, guidance=guidance, shift=shift).numpy())
     return np.concatenate(out)
 
 
@@ -105,11 +105,18 @@ def prompt_adherence(
     }
 
 
-def evaluate(run_dir: str | os.PathLike, count: int | None = None, per_kind: int = PER_KIND) -> dict:
+def evaluate(
+    run_dir: str | os.PathLike,
+    count: int | None = None,
+    per_kind: int = PER_KIND,
+    sampling: dict | None = None,
+) -> dict:
     """The measures of the module docstring for the run's EMA weights at its last checkpoint.
 
     count: how many held-out sounds to compare with (default all); per_kind: sounds generated per kind for
-    prompt adherence. Raises ValueError for a run without held-out sounds.
+    prompt adherence; sampling: SamplerConfig fields that generate otherwise than the run's (sample_steps,
+    guidance, sample_shift; the report's file then names them). Raises ValueError for a run without held-out
+    sounds.
     """
     saved = training.load_checkpoint(run_dir)
     data = training.load_run_data(run_dir)
@@ -118,7 +125,7 @@ def evaluate(run_dir: str | os.PathLike, count: int | None = None, per_kind: int
         held_out, conditions = held_out[:count], conditions[:count]
     if len(held_out) < 2:
         raise ValueError(f"'{run_dir}' holds {len(held_out)} held-out sounds; the measures need 2 or more.")
-    config = training.SamplerConfig.from_dict(saved["config"])
+    config = training.SamplerConfig.from_dict({**saved["config"], **(sampling or {})})
     rate, length = saved["sample_rate"], saved["length"]
     model = training.model_from_checkpoint(saved, ema=True)
     torch.manual_seed(0)
@@ -126,11 +133,17 @@ def evaluate(run_dir: str | os.PathLike, count: int | None = None, per_kind: int
     train_audio = data["train_audio"]
     sets = {
         "generated": np.clip(
-            generate(model, conditions, length, config.sample_steps, config.guidance), -1, 1
+            generate(model, conditions, length, config.sample_steps, config.guidance, config.sample_shift),
+            -1,
+            1,
         ),
         "training sounds (floor)": train_audio,
         "untrained network": np.clip(
-            generate(untrained, conditions, length, config.sample_steps, config.guidance), -1, 1
+            generate(
+                untrained, conditions, length, config.sample_steps, config.guidance, config.sample_shift
+            ),
+            -1,
+            1,
         ),
         "noise bursts with drum envelopes": noise_bursts(train_audio),
     }
@@ -160,6 +173,7 @@ def evaluate(run_dir: str | os.PathLike, count: int | None = None, per_kind: int
         "held_out_sounds": len(held_out),
         "steps": config.sample_steps,
         "guidance": config.guidance,
+        "shift": config.sample_shift,
         "frechet_distance": fd,
         "prompt_adherence": prompt_adherence(model, curation, config, length, rate, per_kind),
         "median_nearest_training_db": {
@@ -173,7 +187,9 @@ def evaluate(run_dir: str | os.PathLike, count: int | None = None, per_kind: int
         "clipped_generated": sum(s.clipped for s in generated_scores),
     }
     (Path(run_dir) / training.REPORT_DIR).mkdir(exist_ok=True)
-    write_json(Path(run_dir) / training.REPORT_DIR / f"evaluation-step-{saved['step']:06d}.json", result)
+    settings = "".join(f"-{name}{value:g}" for name, value in sorted((sampling or {}).items()))
+    name = f"evaluation-step-{saved['step']:06d}{settings}.json"
+    write_json(Path(run_dir) / training.REPORT_DIR / name, result)
     return result
 
 
@@ -184,12 +200,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--per-kind", type=int, default=PER_KIND, help=f"sounds generated per kind (default {PER_KIND})"
     )
+    parser.add_argument("--steps", type=int, help="sampling steps (default: the run's)")
+    parser.add_argument("--guidance", type=float, help="classifier-free guidance (default: the run's)")
+    parser.add_argument("--shift", type=float, help="the step schedule's shift (default: the run's)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    result = evaluate(args.run_dir, args.count, args.per_kind)
+    sampling = {
+        name: value
+        for name, value in (
+            ("sample_steps", args.steps),
+            ("guidance", args.guidance),
+            ("sample_shift", args.shift),
+        )
+        if value is not None
+    }
+    result = evaluate(args.run_dir, args.count, args.per_kind, sampling)
     print(
         f"step {result['step']}, {result['held_out_sounds']} held-out sounds, {result['steps']} steps, "
-        f"guidance {result['guidance']}"
+        f"guidance {result['guidance']}, shift {result['shift']}"
     )
     for name, value in result["frechet_distance"].items():
         print(f"  Fréchet distance, {name:34s} {value:10.1f}")

@@ -82,11 +82,17 @@ def metadata(
         "unspecified_conditions": ",".join(str(c["unspecified"]) for c in conditions),
         "default_steps": config.sample_steps,
         "default_guidance": repr(float(config.guidance)),
+        "time_shift": repr(float(config.sample_shift)),
         "words": flat_words(vocabulary),
         "kind_names": ",".join(KINDS),
         "kind_sounds": ",".join(str(vocabulary.get("kinds", {}).get(kind, 0)) for kind in KINDS),
         "schedule": json.dumps(
-            {**SCHEDULE, "default_steps": config.sample_steps, "default_guidance": config.guidance}
+            {
+                **SCHEDULE,
+                "default_steps": config.sample_steps,
+                "default_guidance": config.guidance,
+                "time_shift": config.sample_shift,
+            }
         ),
         **(extra or {}),
     }

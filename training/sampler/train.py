@@ -83,6 +83,7 @@ class SamplerConfig:
     balance_kinds: float = 0.5  # this share of a batch draws a kind uniformly, then a sound of that kind
     sample_steps: int = 8
     guidance: float = 2.0
+    sample_shift: float = 1.0  # model.time_grid's shift for generating
     seed: int = 0
     threads: int = 1
     device: str = "cpu"  # or "cuda"
@@ -459,7 +460,16 @@ def write_examples(
     was_training = model.training
     model.eval()
     audio = (
-        sample(model, noise, conditions, steps=config.sample_steps, guidance=config.guidance).cpu().numpy()
+        sample(
+            model,
+            noise,
+            conditions,
+            steps=config.sample_steps,
+            guidance=config.guidance,
+            shift=config.sample_shift,
+        )
+        .cpu()
+        .numpy()
     )
     model.train(was_training)
     paths = []

@@ -66,6 +66,8 @@ std::shared_ptr<const SamplerModel> SamplerModel::open(const std::string& path) 
         info.audio_scale = static_cast<float>(metadata_double(meta, "audio_scale", 1e-6, 100.0));
         info.default_steps = metadata_int(meta, "default_steps", 1, kMaxSteps);
         info.default_guidance = metadata_double(meta, "default_guidance", 0.0, kMaxGuidance);
+        // models exported before the shift have even steps
+        info.time_shift = meta.count("time_shift") ? metadata_double(meta, "time_shift", 0.1, 20.0) : 1.0;
         info.condition_values = metadata_ints(meta, "condition_values", kConditionCount, 1, 1 << 16);
         info.unspecified = metadata_ints(meta, "unspecified_conditions", kConditionCount, 0, 1 << 16);
         info.vocabulary = read_vocabulary(meta, info.condition_values);
@@ -157,6 +159,15 @@ std::vector<float> morph_start(const std::vector<float>& a, const std::vector<fl
     return start;
 }
 
+std::vector<double> time_grid(int count, double strength, double shift) {
+    std::vector<double> grid(static_cast<std::size_t>(count) + 1);
+    for (int k = 0; k <= count; ++k) {
+        const double sigma = 1.0 - static_cast<double>(k) / count;
+        grid[static_cast<std::size_t>(k)] = 1.0 - strength * (shift * sigma / (1.0 + (shift - 1.0) * sigma));
+    }
+    return grid;
+}
+
 std::vector<float> generate(const SamplerModel& model, const SampleRequest& request, const Progress& progress,
                             const std::atomic<bool>* cancel) {
     const SamplerInfo& info = model.info();
@@ -206,17 +217,20 @@ std::vector<float> generate(const SamplerModel& model, const SampleRequest& requ
     if (guided) batch_conditions.insert(batch_conditions.end(), null.begin(), null.end());
     const float g = static_cast<float>(guidance);
     const auto step_count = static_cast<float>(count);
+    const std::vector<double> times = time_grid(count, strength, info.time_shift);
     for (int k = 0; k < count; ++k) {
         check_cancel(cancel);
-        // t = (1 - s) + s k / count as Python computes it (in double), then float32 as torch.full stores it
-        const float t = static_cast<float>((1.0 - strength) + strength * k / count);
+        // t and the step as Python computes them (in double), then float32 as torch stores them
+        const auto index = static_cast<std::size_t>(k);
+        const float t = static_cast<float>(times[index]);
+        const float dt = static_cast<float>(times[index + 1] - times[index]);
         std::copy(x.begin(), x.end(), batch_x.begin());
         if (guided) std::copy(x.begin(), x.end(), batch_x.begin() + static_cast<std::ptrdiff_t>(n));
         const std::vector<float> v =
             model.velocity(batch_x, std::vector<float>(guided ? 2 : 1, t), batch_conditions, guided ? 2 : 1);
         for (std::size_t i = 0; i < n; ++i) {
             const float velocity = guided ? v[n + i] + g * (v[i] - v[n + i]) : v[i];
-            x[i] = x[i] + velocity * s / step_count;
+            x[i] = x[i] + velocity * dt;
         }
         if (progress) progress(static_cast<float>(k + 1) / step_count);
     }

@@ -50,6 +50,7 @@ struct SamplerInfo {
     float audio_scale = 1.0f;
     int default_steps = 0;
     double default_guidance = 1.0;
+    double time_shift = 1.0;            // the step schedule's shift (time_grid); 1: even steps
     std::vector<int> condition_values;  // how many values each condition takes, unspecified included
     std::vector<int> unspecified;       // each condition's "unspecified" value
     Vocabulary vocabulary;              // the words prompts may use (Prompt.h)
@@ -96,6 +97,11 @@ std::vector<float> fit_sound(const SamplerInfo& info, const std::vector<float>& 
 
 // The start of a morph's item at `position` 0..1 from `a` to `b` (same length): cos(p pi/2) a + sin(p pi/2) b.
 std::vector<float> morph_start(const std::vector<float>& a, const std::vector<float>& b, double position);
+
+// The times t_0 .. t_count of a run of `count` steps from t = 1 - strength to 1 (model.py's time_grid):
+// t_k = 1 - strength f(1 - k / count), f(sigma) = shift sigma / (1 + (shift - 1) sigma). shift 1 spaces them
+// evenly; above 1 it spends more of the steps where the sound is still mostly noise.
+std::vector<double> time_grid(int count, double strength, double shift);
 
 // N(0, 1) noise of `count` samples from `seed`.
 std::vector<float> sampler_noise(std::uint64_t seed, int count);
