@@ -13,26 +13,6 @@ from model_fixtures import export_random_model, export_tone_model, export_worker
 if "DISPLAY" not in os.environ:
     os.environ["DISPLAY"] = ":65535"
 
-# The longest files first (their builds and soaks), so that the two parallel workers end together instead of
-# one finishing a sanitizer build alone after the other ran dry (pytest-xdist's --dist loadfile hands out
-# files in collection order). The rest keep their order.
-LONGEST_FIRST = (
-    "test_sanitize_address.py",
-    "test_sanitize_thread.py",
-    "test_plugin_torture.py",
-    "test_soak.py",
-    "test_fuzz_models.py",
-    "test_native_decoder.py",
-    "test_train.py",
-    "test_soundfont.py",
-    "test_fuzz_states.py",
-)
-
-
-def pytest_collection_modifyitems(config, items):
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST_FIRST)))
-
 
 @pytest.fixture(scope="session")
 def tone_model_path(tmp_path_factory):

@@ -8,9 +8,6 @@ changed), without the Python binding: the C++ tests (tests/cpp) and the effect's
 (plugin/tools/PluginTorture.cpp). The models are natively decoded, so ONNX Runtime (not instrumented) never
 runs. Under a sanitizer the allocation counters are off (the sanitizer owns the allocator): the harness runs
 for what the sanitizer sees.
-
-The checks are collected from tests/test_sanitize_address.py and tests/test_sanitize_thread.py, which name
-the sanitizer (their `kind` fixture): two files, so the parallel suite gives each build a worker of its own.
 """
 
 from __future__ import annotations
@@ -33,17 +30,15 @@ OPTIONS = {
 }
 
 
-@pytest.fixture(scope="module")
-def build(kind):
+@pytest.fixture(scope="module", params=sorted(OPTIONS))
+def build(request):
+    kind = request.param
     folder = ROOT / f"build-sanitize-{kind}"
     ninja = Path(sys.executable).parent / "ninja"
     configure = ["cmake", "-S", str(ROOT), "-B", str(folder), "-G", "Ninja", f"-DTONEMORPH_SANITIZE={kind}",
                  "-DTONEMORPH_BUILD_PYTHON=OFF", "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
                  f"-DONNXRUNTIME_ROOT={ROOT / '.deps' / 'onnxruntime'}", f"-DCMAKE_MAKE_PROGRAM={ninja}"]
-    # two compilers a build: the two sanitizer builds run side by side on the suite's two workers, beside the
-    # Windows cross-build, and a JUCE translation unit takes up to 2.4 GB under ThreadSanitizer
-    build_command = ["cmake", "--build", str(folder), "--parallel", "2", "--target", *TARGETS]
-    for command in (configure, build_command):
+    for command in (configure, ["cmake", "--build", str(folder), "--target", *TARGETS]):
         result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=1800)
         assert result.returncode == 0, f"{' '.join(command[:3])} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
     return kind, folder
