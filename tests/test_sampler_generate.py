@@ -462,10 +462,12 @@ def test_ctrl_c_on_the_command_leaves_nothing(model_path, tmp_path):
         "generate",
         str(model_path),
         "--count",
-        "200",
+        "2000",
     ]
-    process = subprocess.Popen(
-        [*command, "--steps", "4", "--workers", "2", "--out", str(out)],
+    process = subprocess.Popen(  # 2000 sounds of 200 steps: about a minute of work, still going when it is
+        # interrupted however late this process gets to send the signal on a loaded machine (200 sounds of 4
+        # steps were all done first once, on CI, and the command rightly exited 0)
+        [*command, "--steps", "200", "--workers", "2", "--out", str(out)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
