@@ -154,7 +154,7 @@ def generate_per_kind(
     if not asked:
         return np.zeros((0, length), np.float32), asked
     rows = np.stack([condition_row({"kind": k} if k else {}) for k in asked])
-    audio = generate(model, rows, length, config.sample_steps, config.guidance, config.sample_shift)
+    audio = generate(model, rows, length, config)
     return np.clip(audio, -1, 1), asked
 
 

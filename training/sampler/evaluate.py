@@ -66,16 +66,26 @@ def noise_bursts(audio: np.ndarray, seed: int = NOISE_SEED) -> np.ndarray:
 
 
 def generate(
-    model: VelocityNet, conditions: np.ndarray, length: int, steps: int, guidance: float, shift: float = 1.0
+    model: VelocityNet, conditions: np.ndarray, length: int, config: training.SamplerConfig
 ) -> np.ndarray:
-    """One sound per row of conditions [n, 7], noise from seeds 0..n-1: [n, length]."""
+    """One sound per row of conditions [n, 7] at the config's sampling settings (sample_steps, guidance,
+    sample_shift), noise from seeds 0..n-1: [n, length]."""
     model.eval()
     out = []
     for first in range(0, len(conditions), GENERATE_BATCH):
         rows = range(first, min(first + GENERATE_BATCH, len(conditions)))
         noise = torch.stack([torch.randn(length, generator=torch.Generator().manual_seed(i)) for i in rows])
         batch = torch.from_numpy(conditions[first : first + len(noise)])
-        out.append(sample(model, noise, batch, steps=steps, guidance=guidance, shift=shift).numpy())
+        out.append(
+            sample(
+                model,
+                noise,
+                batch,
+                steps=config.sample_steps,
+                guidance=config.guidance,
+                shift=config.sample_shift,
+            ).numpy()
+        )
     return np.concatenate(out)
 
 
@@ -133,15 +143,13 @@ def evaluate(
     train_audio = data["train_audio"]
     sets = {
         "generated": np.clip(
-            generate(model, conditions, length, config.sample_steps, config.guidance, config.sample_shift),
+            generate(model, conditions, length, config),
             -1,
             1,
         ),
         "training sounds (floor)": train_audio,
         "untrained network": np.clip(
-            generate(
-                untrained, conditions, length, config.sample_steps, config.guidance, config.sample_shift
-            ),
+            generate(untrained, conditions, length, config),
             -1,
             1,
         ),
