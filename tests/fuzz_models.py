@@ -772,7 +772,7 @@ def run(
     bases: dict[str, Path], seed: int, cases: Iterable[int], work_dir: Path, **kwargs
 ) -> fuzz_runner.Report:
     """fuzz_runner.run over this module's cases (kwargs: workers, case_timeout, budget, abort, hang...)."""
-    selftest = {k: kwargs.pop(k) for k in ("abort", "hang") if k in kwargs}
+    selftest = {k: kwargs.pop(k) for k in ("abort", "hang", "slow_start") if k in kwargs}
     config = {
         "seed": seed,
         "bases": {k: str(v) for k, v in bases.items()},

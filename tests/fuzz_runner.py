@@ -28,6 +28,10 @@ from pathlib import Path
 from typing import Any
 
 TESTS_DIR = Path(__file__).resolve().parent
+# A fresh worker imports torch and ONNX and builds its bases before its first case starts: on a loaded machine
+# that alone took longer than a short case_timeout. A case's clock starts at its "start" line; until then a
+# worker has this long.
+STARTUP_TIMEOUT = 120.0
 
 
 @dataclass
@@ -136,6 +140,7 @@ def worker(module_name: str, config: dict) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # an abort is recorded, not dumped
     sys.path.insert(0, str(TESTS_DIR))
     make, play = importlib.import_module(module_name).target(config)
+    time.sleep(config.get("slow_start", 0.0))  # the runner's own test: a start-up slower than a case may take
 
     def say(message: dict) -> None:
         sys.stdout.write("FUZZ " + json.dumps(message) + "\n")
@@ -192,11 +197,13 @@ class _Worker:
         self.buffer = b""
         self.case: int | None = None
         self.started = 0.0
+        self.deadline = 0.0  # silent past it: a hang
         self.what: dict = {}
         self.log_from = 0  # where the current case's stderr starts in the log
 
     def send(self, index: int) -> None:
         self.case, self.started, self.what = index, time.monotonic(), {}
+        self.deadline = self.started + STARTUP_TIMEOUT  # until its "start" line (see STARTUP_TIMEOUT)
         self.log_from = self.log.stat().st_size
         self.proc.stdin.write(f"{index}\n".encode())
         self.proc.stdin.flush()
@@ -236,7 +243,8 @@ def run(
     progress: Callable[[Report], None] | None = None,
 ) -> Report:
     """Run every case of `module` in worker processes. config: what target() needs, with "seed"; also
-    "memory" (an address-space limit per worker), and for the runner's own test "abort"/"hang": [indices].
+    "memory" (an address-space limit per worker), and for the runner's own test "abort"/"hang": [indices]
+    and "slow_start": seconds.
     `budget` (seconds): no new case starts after it."""
     queue = list(cases)
     good = importlib.import_module(module).GOOD
@@ -260,7 +268,8 @@ def run(
         if w.case is None:  # it died between cases
             return
         if outcome == "hang":
-            detail = f"no answer within {case_timeout:g} s; {detail}"
+            limit = f"{case_timeout:g} s" if w.what else f"{STARTUP_TIMEOUT:g} s of start-up"
+            detail = f"no answer within {limit}; {detail}"
         report.results.append(
             Result(
                 w.case,
@@ -286,7 +295,7 @@ def run(
         busy = [w for w in pool if w.case is not None]
         if not busy:
             break
-        wait = max(0.0, min(w.started + case_timeout for w in busy) - time.monotonic())
+        wait = max(0.0, min(w.deadline for w in busy) - time.monotonic())
         for key, _ in selector.select(timeout=wait):
             w = key.data
             data = os.read(w.proc.stdout.fileno(), 1 << 16)
@@ -296,6 +305,8 @@ def run(
             for message in w.lines(data):
                 if "start" in message:
                     w.what = message
+                    w.started = time.monotonic()
+                    w.deadline = w.started + case_timeout
                     continue
                 report.results.append(
                     Result(
@@ -312,7 +323,7 @@ def run(
                 w.case = None
                 if progress:
                     progress(report)
-        for w in [w for w in pool if w.case is not None and time.monotonic() - w.started > case_timeout]:
+        for w in [w for w in pool if w.case is not None and time.monotonic() > w.deadline]:
             replace(w, "hang")
     for w in pool:
         selector.unregister(w.proc.stdout)
