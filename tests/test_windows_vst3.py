@@ -107,8 +107,9 @@ class Wine:
         env = {
             k: v for k, v in os.environ.items() if k not in ("DISPLAY", "TONEMORPH_MODELS", "WAYLAND_DISPLAY")
         }
-        # No Mono or Gecko installer prompts; no debug chatter.
-        overrides = "mscoree,mshtml=" + (
+        # No Mono or Gecko installer prompts; no debug chatter. No debugger on a crash: winedbg, started headless,
+        # waited out the whole timeout; without it the process ends at once, "Unhandled page fault" on stderr.
+        overrides = "mscoree,mshtml,winedbg.exe=" + (
             ";" + ",".join(self.disabled_dlls) + "=d" if self.disabled_dlls else ""
         )
         env.update(WINEPREFIX=str(self.prefix), WINEDEBUG="-all", WINEDLLOVERRIDES=overrides)

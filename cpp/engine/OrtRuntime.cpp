@@ -107,6 +107,9 @@ std::unique_ptr<Ort::Session> open_session(const std::string& path, const Ort::S
 }
 
 std::unique_ptr<Ort::Session> open_single_thread_session(const std::string& path) {
+    // Before the options, an Ort:: object: on Windows, until the library is found, the API it calls through is
+    // null (a sampler or MIDI model opened before any model that needs ONNX Runtime crashed the host).
+    require_ort();
     Ort::SessionOptions options;
     options.SetIntraOpNumThreads(1);
     options.SetInterOpNumThreads(1);
