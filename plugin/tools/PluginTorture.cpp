@@ -410,6 +410,10 @@ juce::String savedOrError(const Job& job) {
 int endJobMode(juce::AudioProcessor& processor, std::atomic<bool>& stop, std::thread& audio, const juce::var& keep,
                const std::atomic<long>& blocks, const std::atomic<long>& allocations, const std::atomic<long>& frees,
                const std::atomic<long>& locks, const std::atomic<long>& bad) {
+    // A job refused at once can end before the simulated audio thread had its first turn on a loaded machine
+    // (a CI run saw 0 blocks): the report's checks need it to have played a few (at most 10 s waited).
+    for (int waited = 0; blocks.load() < 4 && waited < 5000; ++waited)
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
     stop.store(true);
     audio.join();
     processor.releaseResources();
