@@ -7,12 +7,23 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # The Windows cross-build runs beside the tests at the lowest priority: it takes only the CPU the tests leave
 # idle (they wait on hosts, subprocesses and real time), so it costs them little and hides most of its own
-# minutes. Its tests run once it is done.
+# minutes. Its tests follow it, beside the others too (under Wine they mostly wait), their output kept in a
+# log that is printed once the others are done.
 mkdir -p build-windows
-windows_log=build-windows/build.log
-setsid nice -n 19 bash scripts/build_windows.sh > "$windows_log" 2>&1 &
-windows_build=$!
-trap 'kill -- -"$windows_build" 2> /dev/null || true' EXIT
+windows_tests_log=build-windows/tests.log
+windows_job() {
+  if ! nice -n 19 bash scripts/build_windows.sh > build-windows/build.log 2>&1; then
+    echo "Windows cross-build failed; the end of build-windows/build.log:"
+    tail -n 60 build-windows/build.log
+    return 1
+  fi
+  echo "Windows cross-build: done (log: build-windows/build.log)"
+  .venv/bin/python -m pytest tests/test_windows_vst3.py -p no:cacheprovider -m "not serial" "$@"
+}
+export -f windows_job
+setsid bash -c 'windows_job "$@"' windows_job "$@" > "$windows_tests_log" 2>&1 &
+windows_job_pid=$!
+trap 'kill -- -"$windows_job_pid" 2> /dev/null || true' EXIT
 # The tests two at a time (most wait on hosts, builds and subprocesses; a file's tests stay together, so a
 # module's fixtures and builds are made once), then the benchmarks alone, so their timings see a quiet machine.
 # Tests marked serial (a worker thread's pace against the audio thread's) run alone after the others.
@@ -20,14 +31,9 @@ tests=0
 .venv/bin/python -m pytest tests -p no:cacheprovider -n 2 --dist loadfile -m "not serial" \
   --ignore tests/test_windows_vst3.py "$@" || tests=$?
 windows=0
-if wait "$windows_build"; then
-  echo "Windows cross-build: done (log: $windows_log)"
-  .venv/bin/python -m pytest tests/test_windows_vst3.py -p no:cacheprovider -m "not serial" "$@" || windows=$?
-else
-  windows=$?
-  echo "Windows cross-build failed (exit $windows); the end of $windows_log:" >&2
-  tail -n 60 "$windows_log" >&2
-fi
+wait "$windows_job_pid" || windows=$?
+echo "== the Windows VST3s under Wine (tests/test_windows_vst3.py; log: $windows_tests_log)"
+cat "$windows_tests_log"
 serial=0
 .venv/bin/python -m pytest tests -p no:cacheprovider -m serial "$@" || serial=$?
 benchmarks=0
