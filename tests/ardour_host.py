@@ -210,6 +210,10 @@ def ardour_home(root: Path, vst3_bundles: list[Path], lv2_bundles: list[Path]) -
         "ARDOUR_CONFIG_PATH": str(ARDOUR_CONFIG),
         "ARDOUR_DLL_PATH": str(ARDOUR_LIB),
         "LANG": "C.UTF-8",
+        # conftest.py's display that does not exist: without DISPLAY, JUCE in the plugins opened :0, often the
+        # other test worker's Xvfb, and when that Xvfb stopped, Xlib's exit(1) from JUCE's message thread
+        # took Ardour down mid-render (4 of 4 renders when an Xvfb on :0 was stopped part-way).
+        "DISPLAY": os.environ.get("DISPLAY", ":65535"),
     }
     if "TONEMORPH_MODELS" in os.environ:  # the plugins' user model folder, where a test sets one
         env["TONEMORPH_MODELS"] = os.environ["TONEMORPH_MODELS"]
