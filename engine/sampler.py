@@ -13,10 +13,11 @@ items share one seed (one noise), so neighbours differ only by where they start 
 
 from __future__ import annotations
 
-import concurrent.futures
+import functools
 import multiprocessing
 import os
 import shutil
+import signal
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -283,6 +284,12 @@ def _worker_item(plan: Plan, item: Item) -> tuple[Item, np.ndarray]:
     return item, make_item(plan, item)
 
 
+def _leave_interrupts_to_the_parent() -> None:
+    """A worker ignores Ctrl-C; the parent stops the pool. (A worker interrupted while it waited for work
+    could die holding the pool's queue lock, and the parent then waited for ever: a CI run's Ctrl-C test.)"""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run_items(
     plan: Plan, items: list[Item], workers: int, on_done: Callable[[Item, np.ndarray], None], on_step
 ) -> None:
@@ -292,14 +299,19 @@ def _run_items(
             on_done(item, make_item(plan, item, lambda f, n=n: on_step(n + f)))
         return
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds ONNX Runtime threads
-    pool = concurrent.futures.ProcessPoolExecutor(min(workers, len(items)), mp_context=context)
+    pool = context.Pool(min(workers, len(items)), initializer=_leave_interrupts_to_the_parent)
     try:
-        futures = [pool.submit(_worker_item, plan, item) for item in items]
-        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            on_done(*future.result())
+        made = pool.imap_unordered(functools.partial(_worker_item, plan), items)
+        for done, (item, sound) in enumerate(made, 1):
+            on_done(item, sound)
             on_step(done)
+    except BaseException:  # Ctrl-C, an error in a worker or in on_done: the work still queued is dropped
+        pool.terminate()
+        raise
+    else:
+        pool.close()
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.join()
 
 
 def generate_sounds(
