@@ -13,9 +13,9 @@ items share one seed (one noise), so neighbours differ only by where they start 
 
 from __future__ import annotations
 
-import functools
 import multiprocessing
 import os
+import queue
 import shutil
 import signal
 import uuid
@@ -280,38 +280,71 @@ def _write_item(folder: Path, item: Item, sound: np.ndarray, facts: dict, sample
     write_json(folder / f"{item.stem}.json", facts)
 
 
-def _worker_item(plan: Plan, item: Item) -> tuple[Item, np.ndarray]:
-    return item, make_item(plan, item)
-
-
-def _leave_interrupts_to_the_parent() -> None:
-    """A worker ignores Ctrl-C; the parent stops the pool. (A worker interrupted while it waited for work
-    could die holding the pool's queue lock, and the parent then waited for ever: a CI run's Ctrl-C test.)"""
+def _shard(plan: Plan, items: list[Item], results) -> None:
+    """A worker process: its share of the items, each put on `results` as (item, sound); an error as
+    (None, exception). It ignores Ctrl-C: the parent stops it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for item in items:
+        try:
+            results.put((item, make_item(plan, item)))
+        except Exception as e:  # noqa: BLE001 -- handed to the parent, which raises it
+            results.put((None, e))
+            return
 
 
 def _run_items(
     plan: Plan, items: list[Item], workers: int, on_done: Callable[[Item, np.ndarray], None], on_step
 ) -> None:
-    """Every item made in this process (workers 1: progress per step) or in `workers` processes (per item)."""
+    """Every item made in this process (workers 1: progress per step) or in `workers` processes (per item).
+
+    The workers are plain processes, each with every workers-th item (an item depends on its seed alone),
+    killed by the parent when it stops early (Ctrl-C, an error): the pools of concurrent.futures and
+    multiprocessing could not be stopped reliably under load (a worker waiting for work holds the queue's
+    lock the pool's shutdown needs; a CI run's Ctrl-C test waited more than 60 s, twice)."""
     if workers == 1 or len(items) == 1:
         for n, item in enumerate(items):
             on_done(item, make_item(plan, item, lambda f, n=n: on_step(n + f)))
         return
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds ONNX Runtime threads
-    pool = context.Pool(min(workers, len(items)), initializer=_leave_interrupts_to_the_parent)
+    results = context.Queue()
+    count = min(workers, len(items))
+    processes = [
+        context.Process(target=_shard, args=(plan, items[k::count], results), daemon=True)
+        for k in range(count)
+    ]
     try:
-        made = pool.imap_unordered(functools.partial(_worker_item, plan), items)
-        for done, (item, sound) in enumerate(made, 1):
+        for process in processes:
+            process.start()
+        for done in range(1, len(items) + 1):
+            item, sound = _next_result(results, processes)
             on_done(item, sound)
             on_step(done)
-    except BaseException:  # Ctrl-C, an error in a worker or in on_done: the work still queued is dropped
-        pool.terminate()
-        raise
-    else:
-        pool.close()
     finally:
-        pool.join()
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+        for process in processes:
+            process.join()
+
+
+def _next_result(results, processes) -> tuple[Item, np.ndarray]:
+    """The next (item, sound) from the workers; a worker's error raised here, a worker that died a
+    RuntimeError."""
+    while True:
+        try:
+            item, sound = results.get(timeout=1.0)
+        except queue.Empty:
+            dead = [p for p in processes if p.exitcode not in (None, 0)]
+            if dead:
+                raise RuntimeError(
+                    f"a sampler worker process ended unexpectedly (exit code {dead[0].exitcode})"
+                ) from None
+            if all(p.exitcode is not None for p in processes):  # all gone, their last results read
+                raise RuntimeError("the sampler worker processes ended before every sound was made") from None
+            continue
+        if item is None:
+            raise sound
+        return item, sound
 
 
 def generate_sounds(

@@ -296,6 +296,25 @@ def test_generate_writes_valid_sounds_and_sidecars(model_path, tmp_path, capsys)
         assert facts["model"]["name"] == "tiny" and facts["seconds"] == 1.0 and facts["score"] is None
 
 
+def test_a_workers_error_reaches_the_caller_and_its_processes_end(model_path, tmp_path):
+    """--workers: an item that fails in a worker process (here its model file gone) is raised in the parent,
+    and no worker process is left behind."""
+    import dataclasses
+    import multiprocessing
+
+    from tonemorph.engine import sampler as engine_sampler
+
+    settings = GenerateSettings(count=6, seed=3, steps=2, seconds=0.5, workers=2)
+    plan = engine_sampler.make_plan(engine_sampler.open_sampler(model_path), settings)
+    gone = dataclasses.replace(plan, path=str(tmp_path / "gone.onnx"))
+    done = []
+    with pytest.raises(Exception, match="gone.onnx"):
+        engine_sampler._run_items(
+            gone, engine_sampler.plan_items(settings, 3), 2, lambda i, s: done.append(i), print
+        )
+    assert done == [] and multiprocessing.active_children() == []
+
+
 def test_seeds_reproduce_whatever_the_workers(model_path, tmp_path, capsys):
     common = ["--count", "3", "--seed", "7", "--steps", "2", "--seconds", "0.5"]
     assert run(["generate", str(model_path), *common, "--out", str(tmp_path / "one")], capsys)[0] == 0
