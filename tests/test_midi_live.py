@@ -711,10 +711,13 @@ class LiveProcess:
         try:
             return self.process.wait(15)
         except subprocess.TimeoutExpired:
-            # Seen twice in fresh-clone CI checks, never reproduced alone: where it is stuck, for the record.
+            # Seen twice in fresh-clone CI checks, never reproduced alone: where it is stuck, for the record
+            # (the CLI prints its Python threads on SIGUSR1, into the output; gdb gives the native ones).
+            self.process.send_signal(signal.SIGUSR1)
+            time.sleep(2)
             raise AssertionError(
                 f"`tonemorph midi live` still running 15 s after Ctrl-C; its threads:\n{native_stacks(self.process.pid)}"
-                f"\nits output: {self.output[-20:]}"
+                f"\nits output: {self.output[-80:]}"
             ) from None
         finally:
             if self.process.poll() is None:

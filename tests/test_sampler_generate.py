@@ -498,9 +498,40 @@ def test_ctrl_c_on_the_command_leaves_nothing(model_path, tmp_path):
         process.stderr.read1().decode() if process.poll() else ""
     )
     os.killpg(process.pid, signal.SIGINT)
-    process.wait(60)
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:  # where it is stuck (the CLI prints every thread's stack on SIGUSR1)
+        process.send_signal(signal.SIGUSR1)
+        time.sleep(3)
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail(
+            f"still running 60 s after Ctrl-C; its threads:\n{process.communicate()[1].decode()[-6000:]}"
+        )
     assert process.returncode == 130
     assert not out.exists()
+
+
+def test_sigusr1_prints_where_the_command_is(model_path, tmp_path):
+    """`kill -USR1` on a running tonemorph command prints every thread's Python stack to stderr and the work
+    goes on (how the tests above say where a command is stuck)."""
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tonemorph.cli", "sampler", "generate", str(model_path), "--count", "2000"]
+        + ["--steps", "200", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(out.glob(".tonemorph-generate-*")):
+            time.sleep(0.1)
+        process.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+        assert process.poll() is None  # still working
+    finally:
+        process.kill()
+        stderr = process.communicate()[1].decode()
+    assert "most recent call first" in stderr and "sampler.py" in stderr, stderr[-3000:]
 
 
 def test_models_lists_samplers_with_their_kind(model_path, tmp_path, monkeypatch, capsys):
