@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from child_signals import sigint_not_ignored
 from test_midi_tools import drums_model_path  # noqa: F401 -- a fixture: a tiny random-weight drums model
 
 from tonemorph.midi import live
@@ -680,13 +681,14 @@ class LiveProcess:
     """`tonemorph midi live ...` in a subprocess; its output lines in a queue."""
 
     def __init__(self, *args):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tonemorph.cli", "midi", "live", "--api", "jack", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=ROOT,
-        )
+        with sigint_not_ignored():  # stop() sends Ctrl-C
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tonemorph.cli", "midi", "live", "--api", "jack", *args],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                cwd=ROOT,
+            )
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
+from child_signals import sigint_not_ignored
 from test_sampler_data import kick, snare, write
 from test_sampler_model import TINY, drums, exported, samples, tiny_config, trained_run  # noqa: F401 (fixtures)
 from tonemorph.engine import _core
@@ -483,14 +484,16 @@ def test_ctrl_c_on_the_command_leaves_nothing(model_path, tmp_path):
         "--count",
         "2000",
     ]
-    process = subprocess.Popen(  # 2000 sounds of 200 steps: about a minute of work, still going when it is
-        # interrupted however late this process gets to send the signal on a loaded machine (200 sounds of 4
-        # steps were all done first once, on CI, and the command rightly exited 0)
-        [*command, "--steps", "200", "--workers", "2", "--out", str(out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    with sigint_not_ignored():
+        process = (
+            subprocess.Popen(  # 2000 sounds of 200 steps: about a minute of work, still going when it is
+                # interrupted however late this process gets to send the signal on a loaded machine
+                [*command, "--steps", "200", "--workers", "2", "--out", str(out)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not any(out.glob(".tonemorph-generate-*/*.wav")):
         time.sleep(0.1)
