@@ -76,16 +76,7 @@ def generate(
         rows = range(first, min(first + GENERATE_BATCH, len(conditions)))
         noise = torch.stack([torch.randn(length, generator=torch.Generator().manual_seed(i)) for i in rows])
         batch = torch.from_numpy(conditions[first : first + len(noise)])
-        out.append(
-            sample(
-                model,
-                noise,
-                batch,
-                steps=config.sample_steps,
-                guidance=config.guidance,
-                shift=config.sample_shift,
-            ).numpy()
-        )
+        out.append(sample(model, noise, batch, **config.sampling_args()).numpy())
     return np.concatenate(out)
 
 

@@ -91,6 +91,10 @@ class SamplerConfig:
     validate_every: int = 100
     checkpoint_every: int = 200
 
+    def sampling_args(self) -> dict:
+        """model.sample's keywords for generating at this config's settings."""
+        return {"steps": self.sample_steps, "guidance": self.guidance, "shift": self.sample_shift}
+
     def model_args(self) -> dict:
         return {
             "channels": self.channels,
@@ -459,18 +463,7 @@ def write_examples(
     conditions = torch.from_numpy(np.stack([r for _, r in rows]))
     was_training = model.training
     model.eval()
-    audio = (
-        sample(
-            model,
-            noise,
-            conditions,
-            steps=config.sample_steps,
-            guidance=config.guidance,
-            shift=config.sample_shift,
-        )
-        .cpu()
-        .numpy()
-    )
+    audio = sample(model, noise, conditions, **config.sampling_args()).cpu().numpy()
     model.train(was_training)
     paths = []
     for (label, _), sound in zip(rows, audio):
