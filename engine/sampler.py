@@ -298,9 +298,8 @@ def _run_items(
     """Every item made in this process (workers 1: progress per step) or in `workers` processes (per item).
 
     The workers are plain processes, each with every workers-th item (an item depends on its seed alone),
-    killed by the parent when it stops early (Ctrl-C, an error): the pools of concurrent.futures and
-    multiprocessing could not be stopped reliably under load (a worker waiting for work holds the queue's
-    lock the pool's shutdown needs; a CI run's Ctrl-C test waited more than 60 s, twice)."""
+    ignoring Ctrl-C and killed by the parent when it stops early (Ctrl-C, an error); a worker's error is
+    raised here."""
     if workers == 1 or len(items) == 1:
         for n, item in enumerate(items):
             on_done(item, make_item(plan, item, lambda f, n=n: on_step(n + f)))

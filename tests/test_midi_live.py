@@ -713,8 +713,8 @@ class LiveProcess:
         try:
             return self.process.wait(15)
         except subprocess.TimeoutExpired:
-            # Seen twice in fresh-clone CI checks, never reproduced alone: where it is stuck, for the record
-            # (the CLI prints its Python threads on SIGUSR1, into the output; gdb gives the native ones).
+            # Where it is stuck, for the record (the CLI prints its Python threads on SIGUSR1, into the output;
+            # gdb gives the native ones). Seen when the command had inherited an ignored SIGINT.
             self.process.send_signal(signal.SIGUSR1)
             time.sleep(2)
             raise AssertionError(
