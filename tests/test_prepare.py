@@ -314,3 +314,19 @@ def test_fluidr3_flute_notes_are_labelled_at_their_pitch(tmp_path):
         assert len(errors) > 200
         assert np.median(np.abs(errors)) < MAX_CENTS, note.pitch
         assert np.mean(np.abs(errors) < 50.0) > 0.97, note.pitch  # the sample wavers up to 50 cents
+
+
+def test_linked_folders_are_followed_once_and_loops_end(tmp_path):
+    from tonemorph.training.prepare import find_audio_files
+
+    pack = tmp_path / "packs" / "kit"
+    pack.mkdir(parents=True)
+    (pack / "kick.wav").write_bytes(b"")
+    library = tmp_path / "library"
+    library.mkdir()
+    (library / "snare.wav").write_bytes(b"")
+    (library / "kit").symlink_to(pack)
+    (library / "kit again").symlink_to(pack)
+    (pack / "loop").symlink_to(library)  # library/kit/loop -> library: a cycle
+    found = [p.relative_to(library).as_posix() for p in find_audio_files(library)]
+    assert found == ["kit/kick.wav", "snare.wav"]

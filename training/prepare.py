@@ -80,11 +80,19 @@ def audio_suffixes() -> tuple[str, ...]:
 
 
 def find_audio_files(data_dir: Path) -> list[Path]:
-    """Audio files under data_dir by extension, sorted; hidden files and folders (and the cache) skipped."""
+    """Audio files under data_dir by extension, sorted; hidden files and folders (and the cache) skipped.
+    Linked folders are followed (a sample library often links its packs in), each real folder once."""
     suffixes = audio_suffixes()
     found = []
-    for folder, dirs, names in os.walk(data_dir):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    seen = {os.path.realpath(data_dir)}
+    for folder, dirs, names in os.walk(data_dir, followlinks=True):
+        keep = []
+        for d in sorted(d for d in dirs if not d.startswith(".")):
+            real = os.path.realpath(os.path.join(folder, d))
+            if real not in seen:  # a link loop, or a second link to one folder
+                seen.add(real)
+                keep.append(d)
+        dirs[:] = keep
         found += [Path(folder) / n for n in names if not n.startswith(".") and Path(n).suffix.lower() in suffixes]
     return sorted(found, key=lambda p: p.relative_to(data_dir).as_posix())
 
