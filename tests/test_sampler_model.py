@@ -141,6 +141,8 @@ def test_fine_tuning_starts_from_the_base_weights(exported, samples, tmp_path):
     run = training.start_run(tmp_path / "ft", samples, training.SamplerConfig(steps=1), name="ft", init=base)
     saved = training.load_checkpoint(run)
     assert saved["model_args"] == base["model_args"] and saved["audio_scale"] == base["audio_scale"]
+    for field in training.SAMPLING_FIELDS:  # the base's tuned sampling, not the defaults
+        assert saved["config"][field] == base["config"][field]
     for name, value in base["ema"].items():
         assert torch.equal(saved["model"][name], value)
     assert saved["info"]["init_from"] == "tiny"

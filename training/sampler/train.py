@@ -81,6 +81,7 @@ class SamplerConfig:
     drop_condition: float = 0.3  # each condition on its own: a prompt may name a few of them
     drop_all: float = 0.1  # all of them: the unconditional model of classifier-free guidance
     balance_kinds: float = 0.5  # this share of a batch draws a kind uniformly, then a sound of that kind
+    validation_fraction: float = VALIDATION_FRACTION  # of a folder without validation kits
     sample_steps: int = 8
     guidance: float = 2.0
     sample_shift: float = 1.0  # model.time_grid's shift for generating
@@ -110,6 +111,8 @@ class SamplerConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
+# How a base generates (tuned on its own held-out sounds): a fine-tune of it keeps these.
+SAMPLING_FIELDS = ("sample_steps", "guidance", "sample_shift")
 FINETUNE_OVERRIDES = {"lr": 2e-4, "warmup_steps": 50, "steps": 1000, "ema": 0.995}
 
 
@@ -193,14 +196,17 @@ def load_kept(kept_dir: str | os.PathLike, progress=None) -> SampleSet:
 
 
 def split(
-    samples: SampleSet, validation_kits: tuple[str, ...] | list[str] | None, seed: int
+    samples: SampleSet,
+    validation_kits: tuple[str, ...] | list[str] | None,
+    seed: int,
+    fraction: float = VALIDATION_FRACTION,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(training, validation) indices: whole kits when validation_kits are given, else VALIDATION_FRACTION
-    of the chunks at random once there are VALIDATION_MIN_CHUNKS (none below)."""
+    """(training, validation) indices: whole kits when validation_kits are given, else `fraction` of the
+    chunks at random once there are VALIDATION_MIN_CHUNKS (none below)."""
     if validation_kits:
         return split_by_kit(samples, validation_kits)
     order = np.random.default_rng(seed).permutation(len(samples))
-    held = round(len(samples) * VALIDATION_FRACTION) if len(samples) >= VALIDATION_MIN_CHUNKS else 0
+    held = round(len(samples) * fraction) if len(samples) >= VALIDATION_MIN_CHUNKS else 0
     return np.sort(order[held:]), np.sort(order[:held])
 
 
@@ -276,8 +282,8 @@ def start_run(
 ) -> Path:
     """A run folder with its data and step-0 checkpoint; refuses a folder that holds a run.
 
-    init: a checkpoint or weights file (load_checkpoint) to fine-tune from; its architecture and audio
-    scale are kept. info: what the run was made from, kept in the checkpoint (data folder, model path).
+    init: a checkpoint or weights file (load_checkpoint) to fine-tune from; its architecture, audio scale
+    and sampling settings (SAMPLING_FIELDS) are kept. info: what the run was made from, kept in the checkpoint (data folder, model path).
     added: sounds that only ever train (load_kept: `--add`), never held out.
     Raises SamplerDataError when there are fewer than MIN_CHUNKS training sounds.
     """
@@ -291,7 +297,7 @@ def start_run(
         raise ValueError(
             f"the sounds are at {samples.sample_rate} Hz; the model runs at {init['sample_rate']} Hz."
         )
-    train_index, validation_index = split(samples, validation_kits, config.seed)
+    train_index, validation_index = split(samples, validation_kits, config.seed, config.validation_fraction)
     training = _subset(samples, train_index)
     if added is not None:
         training = _concat(training, added)
@@ -321,7 +327,8 @@ def start_run(
         model = VelocityNet(**config.model_args(), audio_scale=audio_scale)
         ema_state = model.state_dict()
     else:
-        config = SamplerConfig.from_dict({**asdict(config), **init["model_args"]})
+        sampling = {k: v for k, v in init["config"].items() if k in SAMPLING_FIELDS}
+        config = SamplerConfig.from_dict({**asdict(config), **sampling, **init["model_args"]})
         model = model_from_checkpoint(init, ema=False)
         ema_state = model_from_checkpoint(init, ema=True).state_dict()
         model.load_state_dict(ema_state)  # fine-tuning starts from the weights the base model plays
