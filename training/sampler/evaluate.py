@@ -13,8 +13,13 @@
 - memorisation: the median distance (dB RMS, curate.nearest_distance) from each generated sound to its
   nearest training sound, beside the same for the held-out sounds (a model that replays its data sits far
   below them), and how many generated sounds are near-copies (curate.score_sounds).
+- the noise floor: the median over sounds of each sound's quietest QUIET_WINDOW_S (RMS, dBFS), generated
+  beside held-out (real one-shots end in digital silence or a decay; a generator's leftover noise shows).
 
-    python -m tonemorph.training.sampler.evaluate RUN_DIR [--count N] [--per-kind K]
+quality_bar(result) says which of the bar's tests a result passes (the thresholds below, fixed before the
+fine-tune was measured, session 8).
+
+    python -m tonemorph.training.sampler.evaluate RUN_DIR [--count N] [--per-kind K] [--per-sound R]
 
 writes RUN_DIR/report/evaluation-step-NNNNNN.json and prints the table.
 """
@@ -41,6 +46,17 @@ ENVELOPE_FRAME = 120  # samples (5 ms at 24 kHz) per step of a noise burst's env
 NOISE_SEED = 99
 GENERATE_BATCH = 8
 PER_KIND = 8  # sounds generated per kind for prompt adherence
+QUIET_WINDOW_S = 0.02
+SILENCE_DB = -120.0  # what a window of digital silence counts as
+
+# The quality bar: what a sampler's sounds must show against the held-out sounds of its own kind of data.
+BAR_FLOOR_RATIO = 2.5  # Fréchet distance at most 2.5 x the floor (real sounds of the training set)
+BAR_NOISE_RATIO = 1 / 3  # ... and at most a third of the noise bursts' (the baseline beaten by far)
+BAR_ADHERENCE = 0.75  # heard as asked at least 3/4 as often as the classifier names real held-out sounds
+BAR_NEAR_COPIES = 0.05  # at most 5 % of generated sounds near-copies of a training sound
+BAR_NEAREST = 0.8  # median distance to the nearest training sound at least 0.8 x the held-out sounds'
+BAR_CLIPPED = 0.05  # at most 5 % clipped; none silent
+BAR_QUIET_DB = -70.0  # median quietest 20 ms at most -70 dBFS: no noise floor under the sounds
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -63,6 +79,39 @@ def noise_bursts(audio: np.ndarray, seed: int = NOISE_SEED) -> np.ndarray:
     gain = np.repeat(envelope, ENVELOPE_FRAME, axis=1)
     gain = np.pad(gain, ((0, 0), (0, samples - gain.shape[1])), mode="edge")
     return (np.random.default_rng(seed).standard_normal((n, samples)) * gain).astype(np.float32)
+
+
+def quiet_floor_db(audio: np.ndarray, rate: int) -> np.ndarray:
+    """Each sound's quietest QUIET_WINDOW_S (RMS in dBFS, windows at half-window hops; SILENCE_DB for digital
+    silence) of audio [n, samples]: [n]."""
+    window = max(1, round(QUIET_WINDOW_S * rate))
+    hop = max(1, window // 2)
+    frames = 1 + (audio.shape[1] - window) // hop
+    index = np.arange(window)[None, :] + hop * np.arange(frames)[:, None]
+    power = np.mean(np.asarray(audio, np.float64)[:, index] ** 2, axis=2)  # [n, frames]
+    quietest = power.min(axis=1)
+    return np.where(quietest > 0, 10 * np.log10(np.maximum(quietest, 1e-30)), SILENCE_DB).clip(SILENCE_DB)
+
+
+def quality_bar(result: dict) -> dict[str, bool]:
+    """Which of the quality bar's tests (the BAR_ constants) an evaluate() result passes, by name."""
+    fd = result["frechet_distance"]
+    generated = fd["generated"]
+    adherence = result["prompt_adherence"]
+    near = result["median_nearest_training_db"]
+    count = result["generated_sounds"]
+    quiet = result["quiet_floor_db"]
+    return {
+        "distance_vs_floor": generated <= BAR_FLOOR_RATIO * fd["training sounds (floor)"],
+        "distance_vs_noise": generated <= BAR_NOISE_RATIO * fd["noise bursts with drum envelopes"],
+        "prompt_adherence": adherence is None
+        or adherence["accuracy"] >= BAR_ADHERENCE * (adherence["held_out_accuracy"] or 0.0),
+        "no_replay": result["near_copies_generated"] <= BAR_NEAR_COPIES * count
+        and near["generated"] >= BAR_NEAREST * near["held-out"],
+        "not_silent_or_clipped": result["silent_generated"] == 0
+        and result["clipped_generated"] <= BAR_CLIPPED * count,
+        "noise_floor": quiet["generated"] <= BAR_QUIET_DB,
+    }
 
 
 def generate(
@@ -111,13 +160,15 @@ def evaluate(
     count: int | None = None,
     per_kind: int = PER_KIND,
     sampling: dict | None = None,
+    per_sound: int = 1,
 ) -> dict:
     """The measures of the module docstring for the run's EMA weights at its last checkpoint.
 
     count: how many held-out sounds to compare with (default all); per_kind: sounds generated per kind for
     prompt adherence; sampling: SamplerConfig fields that generate otherwise than the run's (sample_steps,
-    guidance, sample_shift; the report's file then names them). Raises ValueError for a run without held-out
-    sounds.
+    guidance, sample_shift; the report's file then names them); per_sound: sounds generated with each
+    held-out sound's conditions (a few dozen held-out sounds give a noisy distance; more generated ones
+    steady their side of it). Raises ValueError for a run without held-out sounds.
     """
     saved = training.load_checkpoint(run_dir)
     data = training.load_run_data(run_dir)
@@ -132,12 +183,9 @@ def evaluate(
     torch.manual_seed(0)
     untrained = VelocityNet(**saved["model_args"], audio_scale=saved["audio_scale"])
     train_audio = data["train_audio"]
+    asked_conditions = np.repeat(conditions, per_sound, axis=0)
     sets = {
-        "generated": np.clip(
-            generate(model, conditions, length, config),
-            -1,
-            1,
-        ),
+        "generated": np.clip(generate(model, asked_conditions, length, config), -1, 1),
         "training sounds (floor)": train_audio,
         "untrained network": np.clip(
             generate(untrained, conditions, length, config),
@@ -158,7 +206,8 @@ def evaluate(
     curation = kind_classifier.build_curation(
         train_embeddings, train_kinds, [str(f) for f in data["train_files"]], reference, asked
     )
-    kinds = dict(zip(sets, (asked, None, asked, train_kinds)))  # what each sound is, or was asked to be
+    asked_generated = kind_classifier.kind_names(asked_conditions)
+    kinds = dict(zip(sets, (asked_generated, None, asked, train_kinds)))  # what each is, or was asked to be
     scores = {  # the training sounds are their own nearest: near-copies all
         name: curate.score_sounds(a, rate, curation, kinds[name], embedded[name])
         for name, a in sets.items()
@@ -170,6 +219,7 @@ def evaluate(
     result = {
         "step": saved["step"],
         "held_out_sounds": len(held_out),
+        "generated_sounds": len(asked_conditions),
         "steps": config.sample_steps,
         "guidance": config.guidance,
         "shift": config.sample_shift,
@@ -184,9 +234,15 @@ def evaluate(
         "copy_distance_db": curation.copy_distance,
         "silent_generated": sum(s.silent for s in generated_scores),
         "clipped_generated": sum(s.clipped for s in generated_scores),
+        "quiet_floor_db": {
+            "generated": float(np.median(quiet_floor_db(sets["generated"], rate))),
+            "held-out": float(np.median(quiet_floor_db(held_out, rate))),
+        },
     }
+    result["quality_bar"] = quality_bar(result)
     (Path(run_dir) / training.REPORT_DIR).mkdir(exist_ok=True)
     settings = "".join(f"-{name}{value:g}" for name, value in sorted((sampling or {}).items()))
+    settings += f"-per_sound{per_sound}" if per_sound != 1 else ""
     name = f"evaluation-step-{saved['step']:06d}{settings}.json"
     write_json(Path(run_dir) / training.REPORT_DIR / name, result)
     return result
@@ -198,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, help="held-out sounds to compare with (default: all)")
     parser.add_argument(
         "--per-kind", type=int, default=PER_KIND, help=f"sounds generated per kind (default {PER_KIND})"
+    )
+    parser.add_argument(
+        "--per-sound", type=int, default=1, help="sounds generated per held-out sound (default 1)"
     )
     parser.add_argument("--steps", type=int, help="sampling steps (default: the run's)")
     parser.add_argument("--guidance", type=float, help="classifier-free guidance (default: the run's)")
@@ -213,9 +272,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         if value is not None
     }
-    result = evaluate(args.run_dir, args.count, args.per_kind, sampling)
+    result = evaluate(args.run_dir, args.count, args.per_kind, sampling, args.per_sound)
     print(
-        f"step {result['step']}, {result['held_out_sounds']} held-out sounds, {result['steps']} steps, "
+        f"step {result['step']}, {result['held_out_sounds']} held-out sounds, {result['generated_sounds']} "
+        f"generated, {result['steps']} steps, "
         f"guidance {result['guidance']}, shift {result['shift']}"
     )
     for name, value in result["frechet_distance"].items():
@@ -240,7 +300,19 @@ def main(argv: list[str] | None = None) -> int:
         f"{result['copy_distance_db']:.2f} dB), {result['silent_generated']} silent, "
         f"{result['clipped_generated']} clipped"
     )
+    quiet = result["quiet_floor_db"]
+    print(
+        f"  quietest {QUIET_WINDOW_S * 1000:.0f} ms, median: generated {quiet['generated']:.1f} dBFS, held-out "
+        f"{quiet['held-out']:.1f} dBFS"
+    )
+    print(f"  {bar_line(result['quality_bar'])}")
     return 0
+
+
+def bar_line(bar: dict[str, bool]) -> str:
+    """The quality bar's tests in one line: 'quality bar: passed' or the ones that failed."""
+    failed = [name for name, passed in bar.items() if not passed]
+    return "quality bar: passed" if not failed else f"quality bar: not passed ({', '.join(failed)})"
 
 
 if __name__ == "__main__":
