@@ -2,6 +2,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings.h"
+#include "sampler/NoiseFloor.h"
 #include "sampler/SoundGenerator.h"
 
 namespace tonemorph {
@@ -139,9 +140,9 @@ words asking different values of one condition, or a model exported without its 
         "generate",
         [](const SamplerHandle& h, const std::vector<std::int64_t>& conditions, int steps, double guidance,
            std::uint64_t seed, py::object noise, int samples, py::object start, double strength,
-           py::object progress) {
-            SampleRequest request{conditions, steps, guidance, seed, vector_of(noise, "noise"), samples,
-                                  vector_of(start, "start"), strength};
+           py::object progress, bool clear_floor) {
+            SampleRequest request{conditions, steps,   guidance,         seed, vector_of(noise, "noise"), samples,
+                                  vector_of(start, "start"), strength, clear_floor};
             const Progress report = python_progress(progress);
             std::vector<float> audio;
             {
@@ -152,12 +153,25 @@ words asking different values of one condition, or a model exported without its 
         },
         py::arg("model"), py::kw_only(), py::arg("conditions") = std::vector<std::int64_t>{}, py::arg("steps") = 0,
         py::arg("guidance") = -1.0, py::arg("seed") = 0, py::arg("noise") = py::none(), py::arg("samples") = 0,
-        py::arg("start") = py::none(), py::arg("strength") = 1.0, py::arg("progress") = py::none(), R"doc(
+        py::arg("start") = py::none(), py::arg("strength") = 1.0, py::arg("progress") = py::none(),
+        py::arg("clear_floor") = true, R"doc(
 One sound (float32 [samples] at the model's rate): Euler steps of the flow from noise (given, or drawn from
-seed) with classifier-free guidance. conditions: 7 values (kind, then the descriptor bins; empty: none);
+seed) with classifier-free guidance, then its noise floor cleared (clear_noise_floor) unless clear_floor is
+False. conditions: 7 values (kind, then the descriptor bins; empty: none);
 steps 0 and guidance < 0 take the model's defaults. start (fit_sound's answer) makes a variation at strength
 0..1 (0 returns it, 1 ignores it). progress(fraction) after each step; an exception it raises (or Ctrl-C)
 stops the run. SamplerError (a ValueError) for settings out of range.
+)doc");
+    sub.def(
+        "clear_noise_floor",
+        [](const FloatArray& audio, int rate) {
+            std::vector<float> values = vector_of(audio, "audio");
+            const double gain = clear_noise_floor(values, rate);
+            return py::make_tuple(to_array(values), gain);
+        },
+        py::arg("audio"), py::arg("rate"), R"doc(
+(audio with its noise floor cleared, the gain at the floor in dB: 0 when left as it was): the downward
+expander every generated sound goes through (cpp/actions/sampler/NoiseFloor.h).
 )doc");
     sub.def(
         "morph",

@@ -25,6 +25,7 @@ from scipy import optimize
 
 from tonemorph.atomic import write_json
 from tonemorph.sampler import curate
+from tonemorph.sampler.data import MODEL_SAMPLE_RATE
 
 from . import train as training
 from .model import KINDS, UNSPECIFIED_KIND, VelocityNet, condition_row
@@ -145,6 +146,7 @@ def generate_per_kind(
     length: int,
     config: training.SamplerConfig,
     per_kind: int = REPORT_PER_KIND,
+    rate: int = MODEL_SAMPLE_RATE,
 ) -> tuple[np.ndarray, list[str | None]]:
     """per_kind sounds of each kind (None: unconditioned), asked by kind alone with the default steps and
     guidance (evaluate.generate: seeds 0..n-1), clipped to full scale: (audio [n, length], their kinds)."""
@@ -154,7 +156,7 @@ def generate_per_kind(
     if not asked:
         return np.zeros((0, length), np.float32), asked
     rows = np.stack([condition_row({"kind": k} if k else {}) for k in asked])
-    audio = generate(model, rows, length, config)
+    audio = generate(model, rows, length, config, rate)
     return np.clip(audio, -1, 1), asked
 
 
@@ -190,7 +192,7 @@ def score_report(
     """score_summary of REPORT_PER_KIND sounds generated for each kind the classifier knows (unconditioned
     ones without a classifier)."""
     kinds = list(curation.classifier.kinds) if curation.classifier else [None]
-    audio, asked = generate_per_kind(model, kinds, length, config, REPORT_PER_KIND)
+    audio, asked = generate_per_kind(model, kinds, length, config, REPORT_PER_KIND, sample_rate)
     return score_summary(curate.score_sounds(audio, sample_rate, curation, asked), asked)
 
 

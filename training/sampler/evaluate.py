@@ -37,6 +37,8 @@ from scipy import linalg
 
 from tonemorph.atomic import write_json
 from tonemorph.sampler import curate
+from tonemorph.sampler.data import MODEL_SAMPLE_RATE
+from tonemorph.sampler.noise_floor import clear_noise_floors
 
 from . import classifier as kind_classifier
 from . import train as training
@@ -115,17 +117,22 @@ def quality_bar(result: dict) -> dict[str, bool]:
 
 
 def generate(
-    model: VelocityNet, conditions: np.ndarray, length: int, config: training.SamplerConfig
+    model: VelocityNet,
+    conditions: np.ndarray,
+    length: int,
+    config: training.SamplerConfig,
+    rate: int = MODEL_SAMPLE_RATE,
 ) -> np.ndarray:
     """One sound per row of conditions [n, 7] at the config's sampling settings (sample_steps, guidance,
-    sample_shift), noise from seeds 0..n-1: [n, length]."""
+    sample_shift), noise from seeds 0..n-1, its noise floor cleared as the C++ sampler clears it: [n, length]."""
     model.eval()
     out = []
     for first in range(0, len(conditions), GENERATE_BATCH):
         rows = range(first, min(first + GENERATE_BATCH, len(conditions)))
         noise = torch.stack([torch.randn(length, generator=torch.Generator().manual_seed(i)) for i in rows])
         batch = torch.from_numpy(conditions[first : first + len(noise)])
-        out.append(sample(model, noise, batch, **config.sampling_args()).numpy())
+        audio = sample(model, noise, batch, **config.sampling_args()).numpy()
+        out.append(clear_noise_floors(audio, rate))
     return np.concatenate(out)
 
 
@@ -143,7 +150,7 @@ def prompt_adherence(
     if curation.classifier is None:
         return None
     audio, asked = kind_classifier.generate_per_kind(
-        model, curation.classifier.kinds, length, config, per_kind
+        model, curation.classifier.kinds, length, config, per_kind, rate
     )
     heard = kind_classifier.accuracy(curation.classifier, curate.embeddings(audio, rate), asked)
     return {
@@ -185,10 +192,10 @@ def evaluate(
     train_audio = data["train_audio"]
     asked_conditions = np.repeat(conditions, per_sound, axis=0)
     sets = {
-        "generated": np.clip(generate(model, asked_conditions, length, config), -1, 1),
+        "generated": np.clip(generate(model, asked_conditions, length, config, rate), -1, 1),
         "training sounds (floor)": train_audio,
         "untrained network": np.clip(
-            generate(untrained, conditions, length, config),
+            generate(untrained, conditions, length, config, rate),
             -1,
             1,
         ),

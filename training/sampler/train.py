@@ -34,6 +34,7 @@ import torch
 from tonemorph.atomic import atomic_open, atomic_path, write_json
 from tonemorph.sampler import curate
 from tonemorph.sampler.data import SamplerDataError, SampleSet, load_samples, split_by_kit
+from tonemorph.sampler.noise_floor import clear_noise_floors
 from tonemorph.sampler.words import Vocabulary, build_vocabulary, descriptor_bins
 
 from ..train import StopRequest, _console, _progress, atomic_save, gather, init_processes
@@ -456,7 +457,8 @@ def write_examples(
     sample_rate: int,
     length: int,
 ) -> list[Path]:
-    """One generated example per report_conditions row (seed REPORT_SEED + row) as 24-bit WAV in folder."""
+    """One generated example per report_conditions row (seed REPORT_SEED + row), its noise floor cleared as
+    the C++ sampler clears it, as 24-bit WAV in folder."""
     import soundfile
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -470,7 +472,9 @@ def write_examples(
     conditions = torch.from_numpy(np.stack([r for _, r in rows]))
     was_training = model.training
     model.eval()
-    audio = sample(model, noise, conditions, **config.sampling_args()).cpu().numpy()
+    audio = clear_noise_floors(
+        sample(model, noise, conditions, **config.sampling_args()).cpu().numpy(), sample_rate
+    )
     model.train(was_training)
     paths = []
     for (label, _), sound in zip(rows, audio):
