@@ -141,8 +141,13 @@ def test_fine_tuning_starts_from_the_base_weights(exported, samples, tmp_path):
     run = training.start_run(tmp_path / "ft", samples, training.SamplerConfig(steps=1), name="ft", init=base)
     saved = training.load_checkpoint(run)
     assert saved["model_args"] == base["model_args"] and saved["audio_scale"] == base["audio_scale"]
-    for field in training.SAMPLING_FIELDS:  # the base's tuned sampling, not the defaults
+    for field in training.BASE_FIELDS:  # the base's tuned sampling and its loss, not the defaults
         assert saved["config"][field] == base["config"][field]
+    spectral = {**base, "config": {**base["config"], "spectral_weight": 0.25}}
+    run = training.start_run(
+        tmp_path / "ft2", samples, training.SamplerConfig(steps=1), name="ft", init=spectral
+    )
+    assert training.load_checkpoint(run)["config"]["spectral_weight"] == 0.25
     for name, value in base["ema"].items():
         assert torch.equal(saved["model"][name], value)
     assert saved["info"]["init_from"] == "tiny"
@@ -514,3 +519,37 @@ def test_time_grid_cpp_equals_torch_and_spends_steps_on_the_noise(count, strengt
         assert np.allclose(grid, (1 - strength) + strength * np.arange(count + 1) / count, atol=1e-12)
     else:  # above 1 the first steps are the short ones (more of the run near the noise); below 1 the last
         assert (steps[0] < steps[-1]) == (shift > 1.0)
+
+
+def test_spectral_distance_is_librosas_stft_distance():
+    import librosa
+    from tonemorph.training.sampler.model import SPECTRAL_EPS, SPECTRAL_FFTS, spectral_distance
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 3, 4800)).astype(np.float32)
+    b[1] *= 0.1  # one pair far apart in level
+    want = np.zeros(3)
+    for n in SPECTRAL_FFTS:
+        sa, sb = (
+            np.abs(librosa.stft(x, n_fft=n, hop_length=n // 4, window="hann", pad_mode="reflect"))
+            for x in (a, b)
+        )
+        want += np.abs(sa - sb).sum((1, 2)) / sb.sum((1, 2))
+        want += np.abs(np.log(sa + SPECTRAL_EPS) - np.log(sb + SPECTRAL_EPS)).mean((1, 2))
+    want /= len(SPECTRAL_FFTS)
+    got = spectral_distance(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+    assert np.allclose(got, want, rtol=1e-4)
+    assert float(spectral_distance(torch.from_numpy(a), torch.from_numpy(a)).max()) == 0.0
+
+
+def test_flow_loss_adds_the_spectral_term_only_when_asked():
+    from tonemorph.training.sampler.model import flow_loss
+
+    torch.manual_seed(0)
+    net = VelocityNet(**TINY, audio_scale=0.1)
+    audio = 0.1 * torch.randn(2, 4800)
+    conditions = unspecified(2)
+    plain = flow_loss(net, audio, conditions, torch.Generator().manual_seed(1))
+    again = flow_loss(net, audio, conditions, torch.Generator().manual_seed(1), spectral_weight=0.0)
+    spectral = flow_loss(net, audio, conditions, torch.Generator().manual_seed(1), spectral_weight=0.5)
+    assert torch.equal(plain, again) and spectral > plain

@@ -83,6 +83,9 @@ class SamplerConfig:
     drop_all: float = 0.1  # all of them: the unconditional model of classifier-free guidance
     balance_kinds: float = 0.5  # this share of a batch draws a kind uniformly, then a sound of that kind
     validation_fraction: float = VALIDATION_FRACTION  # of a folder without validation kits
+    spectral_weight: float = (
+        0.0  # model.flow_loss's multi-resolution spectral term (0: the squared error alone)
+    )
     sample_steps: int = 8
     guidance: float = 2.0
     sample_shift: float = 1.0  # model.time_grid's shift for generating
@@ -114,6 +117,8 @@ class SamplerConfig:
 
 # How a base generates (tuned on its own held-out sounds): a fine-tune of it keeps these.
 SAMPLING_FIELDS = ("sample_steps", "guidance", "sample_shift")
+# ... and the loss it was trained with.
+BASE_FIELDS = (*SAMPLING_FIELDS, "spectral_weight")
 FINETUNE_OVERRIDES = {"lr": 2e-4, "warmup_steps": 50, "steps": 1000, "ema": 0.995}
 
 
@@ -283,8 +288,8 @@ def start_run(
 ) -> Path:
     """A run folder with its data and step-0 checkpoint; refuses a folder that holds a run.
 
-    init: a checkpoint or weights file (load_checkpoint) to fine-tune from; its architecture, audio scale
-    and sampling settings (SAMPLING_FIELDS) are kept. info: what the run was made from, kept in the checkpoint (data folder, model path).
+    init: a checkpoint or weights file (load_checkpoint) to fine-tune from; its architecture, audio scale,
+    sampling settings and loss (BASE_FIELDS) are kept. info: what the run was made from, kept in the checkpoint (data folder, model path).
     added: sounds that only ever train (load_kept: `--add`), never held out.
     Raises SamplerDataError when there are fewer than MIN_CHUNKS training sounds.
     """
@@ -328,8 +333,8 @@ def start_run(
         model = VelocityNet(**config.model_args(), audio_scale=audio_scale)
         ema_state = model.state_dict()
     else:
-        sampling = {k: v for k, v in init["config"].items() if k in SAMPLING_FIELDS}
-        config = SamplerConfig.from_dict({**asdict(config), **sampling, **init["model_args"]})
+        kept = {k: v for k, v in init["config"].items() if k in BASE_FIELDS}
+        config = SamplerConfig.from_dict({**asdict(config), **kept, **init["model_args"]})
         model = model_from_checkpoint(init, ema=False)
         ema_state = model_from_checkpoint(init, ema=True).state_dict()
         model.load_state_dict(ema_state)  # fine-tuning starts from the weights the base model plays
@@ -528,12 +533,13 @@ class FlowLoss(torch.nn.Module):
     """flow_loss of `net` as a module: DistributedDataParallel wraps it, so that the whole loss is its forward
     (the network's audio_scale stays reachable)."""
 
-    def __init__(self, net: VelocityNet):
+    def __init__(self, net: VelocityNet, spectral_weight: float = 0.0):
         super().__init__()
         self.net = net
+        self.spectral_weight = spectral_weight
 
     def forward(self, audio: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
-        return flow_loss(self.net, audio, conditions)
+        return flow_loss(self.net, audio, conditions, spectral_weight=self.spectral_weight)
 
 
 def train_step(
@@ -617,7 +623,7 @@ class _OpenRun:
         self.optimizer, self.scheduler = build_optimizer(self.model, config)
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
-        self.objective: torch.nn.Module = FlowLoss(self.model)
+        self.objective: torch.nn.Module = FlowLoss(self.model, self.config.spectral_weight)
         if processes.distributed:
             self.objective = torch.nn.parallel.DistributedDataParallel(
                 self.objective, device_ids=[self.device.index] if self.device.type == "cuda" else None
