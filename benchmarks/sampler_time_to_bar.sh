@@ -14,4 +14,4 @@ trap 'rm -rf "$user"' EXIT
 for k in "The Black Pearl 1.0" GMRockKit TR808EmulationKit Audiophob; do ln -s "$kits/$k" "$user/$k"; done
 mkdir -p benchmarks/results
 .venv/bin/python -m tonemorph.training.sampler.time_to_bar "$user" --from drums --budget-minutes 20 \
-  --every 200 --threads 2 --json benchmarks/results/sampler-time-to-bar.json "$@"
+  --every 500 --steps 2500 --threads 2 --json benchmarks/results/sampler-time-to-bar.json "$@"

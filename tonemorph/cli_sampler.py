@@ -365,7 +365,7 @@ def add_sampler_commands(sub) -> None:
         "--prompt", metavar="WORDS", help="words such as 'short bright snare' (see `sampler words`)"
     )
     p.add_argument(
-        "--guidance", type=float, help="how hard to follow the words, 0..20 (default: the model's, 2)"
+        "--guidance", type=float, help="how hard to follow the words, 0..20 (default: the model's own; drums: 4)"
     )
     p.add_argument("--like", metavar="FILE", help="make variations of this sound")
     p.add_argument(
