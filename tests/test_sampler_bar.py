@@ -91,24 +91,28 @@ def folder_of_48(samples):  # noqa: F811
     return whole
 
 
+def measure_tiny(weights, samples, config, tmp_path, **settings) -> dict:  # noqa: F811
+    """time_to_bar.measure on `samples` in tmp_path/work, evaluating every 2 steps, 1 sound per kind."""
+    return time_to_bar.measure(
+        "folder",
+        tmp_path / "work",
+        init_from=weights,
+        config=config,
+        every=2,
+        per_kind=1,
+        show_progress=False,
+        load_samples=lambda _: samples,
+        **settings,
+    )
+
+
 def test_time_to_bar_evaluates_the_base_and_every_n_steps(exported, folder_of_48, tmp_path):  # noqa: F811
     _, weights = exported
     config = training.SamplerConfig.from_dict(
         {**training.FINETUNE_OVERRIDES, **tiny_config().__dict__, "steps": 4, "validation_fraction": 0.25}
     )
     out = tmp_path / "bar.json"
-    result = time_to_bar.measure(
-        "folder",
-        tmp_path / "work",
-        init_from=weights,
-        config=config,
-        every=2,
-        per_sound=2,
-        per_kind=1,
-        out_json=out,
-        show_progress=False,
-        load_samples=lambda _: folder_of_48,
-    )
+    result = measure_tiny(weights, folder_of_48, config, tmp_path, per_sound=2, out_json=out)
     assert result["train_sounds"] == 36 and result["held_out_sounds"] == 12
     assert [c["step"] for c in result["checkpoints"]] == [0, 2, 4]
     seconds = [c["seconds"] for c in result["checkpoints"]]
@@ -134,17 +138,7 @@ def test_time_to_bar_stops_at_the_first_step_that_passes(exported, folder_of_48,
     config = training.SamplerConfig.from_dict(
         {**tiny_config().__dict__, "steps": 8, "validation_fraction": 0.25}
     )
-    result = time_to_bar.measure(
-        "folder",
-        tmp_path / "work",
-        init_from=weights,
-        config=config,
-        every=2,
-        per_sound=1,
-        per_kind=1,
-        show_progress=False,
-        load_samples=lambda _: folder_of_48,
-    )
+    result = measure_tiny(weights, folder_of_48, config, tmp_path, per_sound=1)
     assert measured == [0, 2] and result["passed_step"] == 2
     assert result["passed_seconds"] == result["checkpoints"][-1]["seconds"]
     assert training.load_checkpoint(tmp_path / "work" / "run")["step"] == 2
