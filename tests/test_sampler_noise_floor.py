@@ -99,4 +99,6 @@ def test_generate_clears_the_floor_of_the_shipped_drums():
     want, gain = noise_floor.clear_noise_floor(raw, model.info["sample_rate"])
     assert gain < 0 and np.abs(cleared - want).max() <= 1e-6
     raw_floor, cleared_floor = quiet_floor_db(np.stack([raw, cleared]), model.info["sample_rate"])
-    assert raw_floor > -85 and cleared_floor < raw_floor - 18  # the network's hiss (-77 dBFS here), 18 dB down
+    assert (
+        raw_floor > -85 and cleared_floor < raw_floor - 18
+    )  # the network's hiss (-77 dBFS here), 18 dB down
