@@ -83,9 +83,7 @@ class SamplerConfig:
     drop_all: float = 0.1  # all of them: the unconditional model of classifier-free guidance
     balance_kinds: float = 0.5  # this share of a batch draws a kind uniformly, then a sound of that kind
     validation_fraction: float = VALIDATION_FRACTION  # of a folder without validation kits
-    spectral_weight: float = (
-        0.0  # model.flow_loss's multi-resolution spectral term (0: the squared error alone)
-    )
+    spectral_weight: float = 0.0  # model.flow_loss's spectral term (0: the squared error alone)
     sample_steps: int = 8
     guidance: float = 2.0
     sample_shift: float = 1.0  # model.time_grid's shift for generating
@@ -289,7 +287,8 @@ def start_run(
     """A run folder with its data and step-0 checkpoint; refuses a folder that holds a run.
 
     init: a checkpoint or weights file (load_checkpoint) to fine-tune from; its architecture, audio scale,
-    sampling settings and loss (BASE_FIELDS) are kept. info: what the run was made from, kept in the checkpoint (data folder, model path).
+    sampling settings and loss (BASE_FIELDS) are kept. info: what the run was made from, kept in the
+    checkpoint (data folder, model path).
     added: sounds that only ever train (load_kept: `--add`), never held out.
     Raises SamplerDataError when there are fewer than MIN_CHUNKS training sounds.
     """
