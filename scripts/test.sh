@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+echo "== setup ended ${SECONDS} s after the start"
 # The Windows cross-build runs beside the tests, in a session of its own. The kernel shares the CPU between
 # sessions before nice counts (autogroup scheduling, on in Debian's kernels), so it takes about half the
 # machine while the tests run, despite its nice 19; given only their idle CPU (autogroup nice 19) it ended
@@ -29,16 +30,20 @@ trap 'kill -- -"$windows_job_pid" 2> /dev/null || true' EXIT
 # module's fixtures and builds are made once), then the benchmarks alone, so their timings see a quiet machine.
 # Tests marked serial (a worker thread's pace against the audio thread's) run alone after the others.
 tests=0
+# --durations: the slowest tests in every run's output, where the suite's time goes (CI keeps it under 30 min).
 .venv/bin/python -m pytest tests -p no:cacheprovider -n 2 --dist loadfile -m "not serial" \
-  --ignore tests/test_windows_vst3.py "$@" || tests=$?
+  --ignore tests/test_windows_vst3.py --durations=25 "$@" || tests=$?
+echo "== the parallel phase ended ${SECONDS} s after the start"
 windows=0
 wait "$windows_job_pid" || windows=$?
 echo "== the Windows VST3s under Wine (tests/test_windows_vst3.py; log: $windows_tests_log)"
 cat "$windows_tests_log"
 serial=0
-.venv/bin/python -m pytest tests -p no:cacheprovider -m serial "$@" || serial=$?
+.venv/bin/python -m pytest tests -p no:cacheprovider -m serial --durations=5 "$@" || serial=$?
+echo "== the serial tests ended ${SECONDS} s after the start"
 benchmarks=0
 .venv/bin/python -m pytest benchmarks -p no:cacheprovider "$@" || benchmarks=$?
+echo "== the benchmarks ended ${SECONDS} s after the start"
 for code in "$tests" "$windows" "$serial"; do
   if [ "$code" -ne 0 ]; then exit "$code"; fi
 done
