@@ -53,6 +53,17 @@ def test_bundle_is_self_contained(label, binary, models):
         assert (models / name).read_bytes() == (REPO / "models" / name).read_bytes()
 
 
+@pytest.mark.parametrize("label,binary,models", binaries(), ids=lambda v: v if isinstance(v, str) else "")
+def test_a_plugin_binary_exports_no_code_of_ours(label, binary, models):
+    """Only the format's entry points leave a plugin binary: with the core's names exported, the effect and the
+    Synth loaded in one host resolved each other's functions and statics (one plugin ran the other's code)."""
+    exported = subprocess.run(
+        ["nm", "-D", "--defined-only", "-C", str(binary)], capture_output=True, text=True, check=True
+    ).stdout
+    ours = [line for line in exported.splitlines() if "tonemorph" in line or "juce::" in line or "Ort::" in line]
+    assert not ours, f"{label} exports {len(ours)} of our symbols, e.g. {ours[:3]}"
+
+
 def test_lv2_bundle_has_its_manifest():
     for name, stem in PLUGINS.items():
         manifest = (host.lv2(name) / "manifest.ttl").read_text()
