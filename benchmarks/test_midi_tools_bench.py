@@ -6,17 +6,18 @@
 - the baseline, measured in the same run: the same sampling (the same number of model steps and draws) as a
   Python loop over onnxruntime (tests/midi_reference.py, one thread like the C++ session).
 
-Times are the least wall-clock seconds over ROUNDS runs (one thread each; the loop is short).
+Times are the least CPU seconds of the calling thread over ROUNDS rounds in which all six take turns (each runs
+on that thread: one-thread sessions), so a slow spell of the machine, or another thread of the process, falls
+on none of them alone (wall-clock times, one contender after the other, failed the C++ loop once here).
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import numpy as np
 from midi_helpers import TUNE  # tests/ is on pytest's pythonpath
 from midi_reference import open_session, reference_sample
+from test_interpolate_bench import least_thread_seconds
 from tonemorph.engine import _core
 
 from tonemorph.cli import main
@@ -25,15 +26,6 @@ midi = _core.midi
 MELODY = Path(__file__).resolve().parents[1] / "models" / "midi" / "melody.onnx"
 ROUNDS = 5
 CORE_OVER_BASELINE_LIMIT = 1.0  # the C++ loop must not be slower than Python's over the same ONNX Runtime
-
-
-def least_seconds(fn, rounds: int = ROUNDS) -> float:
-    best = np.inf
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def test_continue_and_generate_ms_per_call(benchmark, tmp_path):
@@ -93,18 +85,18 @@ def test_continue_and_generate_ms_per_call(benchmark, tmp_path):
         for v in range(8):
             reference_sample(session, [], 64, 1.0, 1 + v)
 
+    contenders = {
+        "core_continue_ms": core_continue,
+        "core_generate_ms": core_generate,
+        "python_continue_ms": python_continue,
+        "python_generate_ms": python_generate,
+        "baseline_continue_ms": baseline_continue,
+        "baseline_generate_ms": baseline_generate,
+    }
+
     def measure():
-        return {
-            name: 1000 * least_seconds(fn)
-            for name, fn in (
-                ("core_continue_ms", core_continue),
-                ("core_generate_ms", core_generate),
-                ("python_continue_ms", python_continue),
-                ("python_generate_ms", python_generate),
-                ("baseline_continue_ms", baseline_continue),
-                ("baseline_generate_ms", baseline_generate),
-            )
-        }
+        best = least_thread_seconds(list(contenders.values()), ROUNDS)
+        return {name: 1000 * seconds for name, seconds in zip(contenders, best)}
 
     ms = benchmark.pedantic(measure, rounds=1, iterations=1)
     ratios = {
