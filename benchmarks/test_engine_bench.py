@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from model_fixtures import export_worker_model  # tests/ is on pytest's pythonpath
+from timing import least_cpu_seconds, least_seconds_in_turns  # benchmarks/timing.py
 from tonemorph.engine import Engine, load_model
 from tonemorph.engine._core import Decoder as CppDecoder
 from tonemorph.engine._core import matrix_kernels, use_matrix_kernels
@@ -37,16 +37,6 @@ def guitar_like(sr, seconds):
     return (0.3 * env * sum(np.sin(h * phase) / h for h in range(1, 9))).astype(np.float32)
 
 
-def best_seconds(fn, rounds: int = 3) -> float:
-    """The least CPU time of the process (every thread: the ONNX Runtime worker counts too) over `rounds` runs."""
-    times = []
-    for _ in range(rounds):
-        start = time.process_time()
-        fn()
-        times.append(time.process_time() - start)
-    return min(times)
-
-
 def engine_run(model, x, realtime: bool = False):
     """The whole engine over x at SR in BLOCK-sample blocks, as a host calls it: a callable to time."""
     engine = Engine(model, realtime=realtime)
@@ -57,16 +47,6 @@ def engine_run(model, x, realtime: bool = False):
             engine.process(x[i : i + BLOCK])
 
     return run
-
-
-def interleaved_best_seconds(fns, rounds: int = 5) -> list[float]:
-    """The least CPU time of each callable over `rounds` rounds that run them in turn: a slow spell of the
-    machine falls on every contender alike, where timing one after the other let it fall on one alone."""
-    best = [np.inf] * len(fns)
-    for _ in range(rounds):
-        for i, fn in enumerate(fns):
-            best[i] = min(best[i], best_seconds(fn, rounds=1))
-    return best
 
 
 def torch_eager_seconds(name: str, frames: int) -> float:
@@ -83,7 +63,7 @@ def torch_eager_seconds(name: str, frames: int) -> float:
                 harmonic_synth(f0[..., 0], amp[..., 0], dist, decoder.sample_rate, hop)
                 filtered_noise(noise, hop)
 
-    return best_seconds(run, rounds=2)
+    return least_cpu_seconds(run, rounds=2)
 
 
 @pytest.mark.parametrize("sr", [44100, 48000])
@@ -112,8 +92,8 @@ def worker_copies(tmp_path_factory):
 # The native runner's lead over ONNX Runtime by the int8 kernels this CPU runs. The issue's target (2x) is for
 # this machine's, AVX-512 VNNI (vpdpwssd multiplies and adds in one instruction). Without VNNI the same products
 # run as vpmaddwd + vpaddd on AVX2: measured here with use_matrix_kernels("avx2"), the decoder took 1.4x as long
-# and the whole engine led ONNX Runtime by 1.9-2.0x (VNNI: 2.3x); this benchmark reports both on a VNNI CPU.
-# 1.75x is the floor for CPUs without it.
+# and the whole engine led ONNX Runtime by 1.95-2.46x (VNNI: 2.48-2.66x); this benchmark reports both on a VNNI
+# CPU. 1.75x is the floor for CPUs without it.
 MIN_SPEEDUP_VS_ONNXRUNTIME = {"avx512vnni": 2.0}
 MIN_SPEEDUP_OTHER_KERNELS = 1.75
 
@@ -131,7 +111,7 @@ def test_realtime_factor_per_model(benchmark, name, worker_copies):
 
     # The worker: offline, it waits for every frame, as a bounce does.
     runs = [engine_run(int8, x), engine_run(float32, x), engine_run(worker_copies[name], x)]
-    native, native_f32, worker = benchmark.pedantic(interleaved_best_seconds, args=(runs,), rounds=1, iterations=1)
+    native, native_f32, worker = benchmark.pedantic(least_seconds_in_turns, args=(runs, 5), rounds=1, iterations=1)
     frames = int(SECONDS * 24000 / 96)
     eager = torch_eager_seconds(name, frames)
     kernels = matrix_kernels()
@@ -142,7 +122,7 @@ def test_realtime_factor_per_model(benchmark, name, worker_copies):
     if kernels == "avx512vnni":  # what a CPU without VNNI runs, measured the same way, reported beside
         use_matrix_kernels("avx2")
         try:
-            native_avx2, worker_avx2 = interleaved_best_seconds([runs[0], runs[2]])
+            native_avx2, worker_avx2 = least_seconds_in_turns([runs[0], runs[2]], 5)
         finally:
             use_matrix_kernels(kernels)
         benchmark.extra_info.update(rtf_native_int8_avx2=round(native_avx2 / SECONDS, 4),
@@ -159,11 +139,12 @@ def test_decoder_alone_native_vs_onnxruntime_vs_torch(benchmark):
     loud = np.full(frames, -30.0, dtype=np.float32)
     path = MODELS / "trumpet.onnx"
     native = CppDecoder(load_model(path, weights="int8"), "native")
-    int8 = benchmark.pedantic(best_seconds, args=(lambda: native.run(f0, loud), 5), rounds=1, iterations=1) / frames
+    int8 = benchmark.pedantic(least_cpu_seconds, args=(lambda: native.run(f0, loud), 5), rounds=1, iterations=1)
+    int8 /= frames
     float32_decoder = CppDecoder(load_model(path, weights="float32"), "native")
-    float32 = best_seconds(lambda: float32_decoder.run(f0, loud), rounds=5) / frames
+    float32 = least_cpu_seconds(lambda: float32_decoder.run(f0, loud), rounds=5) / frames
     ort_decoder = CppDecoder(load_model(path, weights="float32"), "onnxruntime")
-    ort = best_seconds(lambda: ort_decoder.run(f0, loud), rounds=5) / frames
+    ort = least_cpu_seconds(lambda: ort_decoder.run(f0, loud), rounds=5) / frames
     decoder = model_from_checkpoint(load_checkpoint(MODELS / "trumpet.pt")).decoder.eval()
 
     def eager():
@@ -172,7 +153,7 @@ def test_decoder_alone_native_vs_onnxruntime_vs_torch(benchmark):
             for _ in range(frames):
                 *_, state = decoder(torch.full((1, 1, 1), 220.0), torch.full((1, 1, 1), -30.0), state)
 
-    torch_eager = best_seconds(eager, rounds=2) / frames
+    torch_eager = least_cpu_seconds(eager, rounds=2) / frames
     benchmark.extra_info.update({f"{k}_us_per_frame": round(1e6 * v, 1) for k, v in
                                  {"native_int8": int8, "native_float32": float32, "onnxruntime": ort,
                                       "torch_eager": torch_eager}.items()})

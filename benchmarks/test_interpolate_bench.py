@@ -15,23 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from timing import least_seconds_in_turns  # benchmarks/timing.py
 from tonemorph.engine import _core
 from tonemorph.training.midi import melody_data as md
 
 MODELS = Path(__file__).resolve().parents[1] / "models" / "midi"
 ROUNDS, STEPS = 5, 5
 LIMIT = 1.0  # the C++ tool's time over the Python loop's (measured: see the README's Benchmarks)
-
-
-def least_thread_seconds(fns, rounds: int = ROUNDS) -> list[float]:
-    """The least CPU time of this thread for each callable over `rounds` rounds that call them in turn."""
-    best = [np.inf] * len(fns)
-    for _ in range(rounds):
-        for i, fn in enumerate(fns):
-            start = time.thread_time()
-            fn()
-            best[i] = min(best[i], time.thread_time() - start)
-    return best
 
 
 class PythonVae:
@@ -105,7 +95,10 @@ def test_interpolate_ms_per_call(benchmark):
         )
 
     def measure():
-        return {bars: tuple(least_thread_seconds([ours, base])) for bars, (ours, base) in cases.items()}
+        return {
+            bars: tuple(least_seconds_in_turns([ours, base], ROUNDS, time.thread_time))
+            for bars, (ours, base) in cases.items()
+        }
 
     times = benchmark.pedantic(measure, rounds=1, iterations=1)
     for bars, (ours, base) in times.items():

@@ -4,7 +4,8 @@ of a 10-minute against a 60-minute track.
 Both tools run end to end as child processes, so each pays its interpreter start, its imports and its file
 I/O: the `tonemorph master` console script with default settings (report included) and a `python -c` that
 imports matchering and calls `matchering.process(target, reference, results=[pcm24(out)])`. Times are CPU
-seconds of each child, all its threads (the speed ratio), and wall seconds beside; peak memory is each child's ru_maxrss (os.wait4).
+seconds of each child, all its threads (the speed ratio), and wall seconds beside; peak memory is each child's
+ru_maxrss (os.wait4).
 Errors are measured here, on the files each tool wrote, the same way for both (tests/music.py):
 1/3-octave spectral error to the reference after level normalisation, integrated loudness error (pyloudnorm),
 true peak above -1 dBTP. The material is FluidSynth music from tests/music.py: a 61 s unmastered mix and a

@@ -13,11 +13,12 @@ on none of them alone (wall-clock times, one contender after the other, failed t
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from midi_helpers import TUNE  # tests/ is on pytest's pythonpath
 from midi_reference import open_session, reference_sample
-from test_interpolate_bench import least_thread_seconds
+from timing import least_seconds_in_turns  # benchmarks/timing.py
 from tonemorph.engine import _core
 
 from tonemorph.cli import main
@@ -95,7 +96,7 @@ def test_continue_and_generate_ms_per_call(benchmark, tmp_path):
     }
 
     def measure():
-        best = least_thread_seconds(list(contenders.values()), ROUNDS)
+        best = least_seconds_in_turns(list(contenders.values()), ROUNDS, time.thread_time)
         return {name: 1000 * seconds for name, seconds in zip(contenders, best)}
 
     ms = benchmark.pedantic(measure, rounds=1, iterations=1)

@@ -12,12 +12,12 @@ ROUNDS calls (the two cores are shared with other work). Run alone: `pytest benc
 from __future__ import annotations
 
 import io
-import time
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from timing import least_cpu_seconds  # benchmarks/timing.py
 from tonemorph.engine import _core
 from tonemorph.training.sampler.export import export_onnx, metadata
 from tonemorph.training.sampler.model import ResidualBlock, VelocityNet, condition_row, sample, time_features
@@ -29,15 +29,6 @@ SR = 24000
 ROUNDS = 3
 TRAIN_BATCH = 16
 ONE_SHOT_LIMIT_S = 1.0  # the target: one 1-second one-shot in at most 1 s on one core
-
-
-def least_cpu_seconds(fn, rounds: int = ROUNDS) -> float:
-    best = np.inf
-    for _ in range(rounds):
-        start = time.process_time()
-        fn()
-        best = min(best, time.process_time() - start)
-    return best
 
 
 class WaveUNet(nn.Module):
@@ -141,11 +132,13 @@ def test_one_shot_seconds_cpp_and_torch(one_thread, tmp_path):
     export_onnx(net, tmp_path / "bench.onnx", props, SR)
     model = _core.sampler.SamplerModel(str(tmp_path / "bench.onnx"))
     conditions = condition_row({"kind": "snare"})
-    cpp = least_cpu_seconds(lambda: _core.sampler.generate(model, conditions=conditions.tolist(), seed=1))
+    cpp = least_cpu_seconds(
+        lambda: _core.sampler.generate(model, conditions=conditions.tolist(), seed=1), ROUNDS
+    )
     noise = torch.from_numpy(_core.sampler.noise(1, SR))[None]
     row = torch.from_numpy(conditions)[None]
     python = least_cpu_seconds(
-        lambda: sample(net, noise, row, steps=config.sample_steps, guidance=config.guidance)
+        lambda: sample(net, noise, row, steps=config.sample_steps, guidance=config.guidance), ROUNDS
     )
     print(
         f"\none 1-second one-shot, {config.sample_steps} guided steps, one core: C++ {cpp:.3f} s, torch "
@@ -163,7 +156,7 @@ def test_design_choice_filterbank_against_waveform_unet(one_thread):
     rows = {}
     for name, net in (("filterbank (chosen)", chosen), ("waveform U-Net", unet)):
         session = ort_session(net)
-        call = least_cpu_seconds(lambda s=session: s.run(None, feed))
+        call = least_cpu_seconds(lambda s=session: s.run(None, feed), ROUNDS)
         rows[name] = (sum(p.numel() for p in net.parameters()) / 1e6, call, train_step_seconds(net.train()))
     print()
     for name, (params, call, step) in rows.items():

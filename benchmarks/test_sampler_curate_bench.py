@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from test_sampler_bench import least_cpu_seconds, one_thread  # noqa: F401 (fixture)
+from test_sampler_bench import one_thread  # noqa: F401 (fixture)
+from timing import least_cpu_seconds  # benchmarks/timing.py
 from tonemorph.engine import _core
 from tonemorph.training.sampler import classifier
 from tonemorph.training.sampler.export import export_onnx, metadata

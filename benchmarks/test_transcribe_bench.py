@@ -12,12 +12,12 @@ cores are shared with other work, which CPU time sees less of than the wall cloc
 from __future__ import annotations
 
 import logging
-import time
 
 import numpy as np
 import pytest
 import soundfile as sf
 from music import mix  # tests/ is on pytest's pythonpath
+from timing import least_cpu_seconds  # benchmarks/timing.py
 
 from tonemorph.midi.transcribe import (
     default_model_path,
@@ -32,15 +32,6 @@ SR, SECONDS, ROUNDS = 44100, 30.0, 3
 OVERHEAD_LIMIT = 1.5  # either path's CPU time over the model's alone (measured 1.04-1.13 for both)
 
 
-def least_cpu_seconds(fn, rounds: int = ROUNDS) -> float:
-    best = np.inf
-    for _ in range(rounds):
-        start = time.process_time()
-        fn()
-        best = min(best, time.process_time() - start)
-    return best
-
-
 def test_transcribe_real_time_factor(benchmark):
     audio = np.ascontiguousarray(mix(SECONDS, SR, seed=0).T)
     model, engine = load_model(), load_engine_model()
@@ -48,10 +39,10 @@ def test_transcribe_real_time_factor(benchmark):
 
     def measure():
         return (
-            least_cpu_seconds(lambda: posteriorgrams(model, signal)),
-            least_cpu_seconds(lambda: transcribe_audio(audio, SR, model=engine)),
-            least_cpu_seconds(lambda: transcribe_audio(audio, SR, model=engine, mono=True)),
-            least_cpu_seconds(lambda: transcribe_audio(audio, SR, model=model, reference=True)),
+            least_cpu_seconds(lambda: posteriorgrams(model, signal), ROUNDS),
+            least_cpu_seconds(lambda: transcribe_audio(audio, SR, model=engine), ROUNDS),
+            least_cpu_seconds(lambda: transcribe_audio(audio, SR, model=engine, mono=True), ROUNDS),
+            least_cpu_seconds(lambda: transcribe_audio(audio, SR, model=model, reference=True), ROUNDS),
         )
 
     model_s, cpp_s, mono_s, python_s = benchmark.pedantic(measure, rounds=1, iterations=1)
@@ -87,7 +78,7 @@ def test_basic_pitch_predict_on_the_same_file(benchmark, tmp_path):
     sf.write(path, mix(SECONDS, SR, seed=0), SR, subtype="FLOAT")
     seconds = benchmark.pedantic(
         least_cpu_seconds,
-        args=(lambda: inference.predict(str(path), str(default_model_path())),),
+        args=(lambda: inference.predict(str(path), str(default_model_path())), ROUNDS),
         rounds=1,
         iterations=1,
     )
