@@ -77,7 +77,7 @@ class _Sink:
 
 class ArrayAudio:
     """Audio in memory, float32 [frames, channels] (or [frames]), with the reading interface of
-    soundfile.SoundFile that the core reads through (samplerate, channels, seek, read). `chunk` caps what one
+    soundfile.SoundFile that the core reads through (samplerate, channels, seek, read with out=). `chunk` caps what one
     read returns, to check that results do not depend on how a file is read."""
 
     def __init__(self, audio, samplerate: float, chunk: int | None = None):
@@ -92,11 +92,14 @@ class ArrayAudio:
     def seek(self, frame: int) -> None:
         self._position = frame
 
-    def read(self, frames: int, dtype: str = "float32", always_2d: bool = True):
+    def read(self, frames: int, dtype: str = "float32", always_2d: bool = True, out=None):
         frames = min(frames, self._chunk or frames)
         block = self._audio[self._position : self._position + frames]
         self._position += len(block)
-        return block
+        if out is None:
+            return block
+        out[: len(block)] = block
+        return out[: len(block)]
 
 
 class _ArraySink:

@@ -13,7 +13,7 @@ TORCH_VERSION=2.13.0
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 apt_packages=(build-essential cmake ninja-build pkg-config python3-venv python3-dev
-  libreaderwriterqueue-dev libkissfft-dev
+  libreaderwriterqueue-dev libfftw3-dev
   fluid-soundfont-gm libfluidsynth-dev
   # the plugin: JUCE 7 (with the VST3 and LV2 SDKs) and the libraries its Linux back ends build against
   juce-modules-source libasound2-dev libjack-jackd2-dev libfreetype-dev libfontconfig1-dev libx11-dev

@@ -15,7 +15,7 @@ import pytest
 from tonemorph.plugins import PLUGINS, bundles, plugins_dir
 
 REPO = Path(__file__).resolve().parents[1]
-BUNDLED_LIBS = ("libonnxruntime.so.1", "libkissfft-float.so")
+BUNDLED_LIBS = ("libonnxruntime.so.1", "libfftw3f.so.3")
 
 
 def binaries() -> list[tuple[str, Path, Path]]:

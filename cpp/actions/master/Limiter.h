@@ -33,26 +33,40 @@ private:
     float previous_ = 0.0f;
 };
 
-// From the gain each sample asks for (g) to the gain applied to the sample W - 1 earlier (s).
+// The largest of the last W values: a queue of decreasing values in a ring of W + 1 (O(1) a value, amortised).
+class SlidingMax final {
+public:
+    void prepare(int window);  // allocates
+    void reset();
+    float next(float x);
+
+private:
+    int window_ = 1, head_ = 0, size_ = 0;
+    long long time_ = 0;
+    std::vector<float> values_;
+    std::vector<long long> times_;
+};
+
+// From each sample's peak to the gain applied to the sample W - 1 earlier (s), for `Lanes` gain computers at
+// once that see the same peaks under different ceilings (the limiter: one; the probe: a ceiling per gain
+// tried, ceiling / gain). h = min(g[m-W+1 .. m]) = min(1, ceiling / max(peak[m-W+1 .. m])), so one sliding
+// maximum serves every lane, and the lanes' releases run side by side.
+template <int Lanes>
 class GainSmoother final {
 public:
-    void prepare(int window, float release, float slow_attack, float slow_release);  // allocates; coefficients
+    // Allocates; coefficients as in the header comment, ceilings[Lanes] linear.
+    void prepare(int window, float release, float slow_attack, float slow_release, const float* ceilings);
     void reset();
-    float next(float g);
+    void next(float peak, float* gains);  // gains[Lanes]
     int latency() const { return window_ - 1; }
 
 private:
-    int window_ = 1;
+    int window_ = 1, position_ = 0;
     float release_ = 0.0f, slow_attack_ = 0.0f, slow_release_ = 0.0f;
-    float slow_ = 1.0f;
-    std::vector<float> min_values_;  // monotonic queue for the sliding minimum
-    std::vector<long long> min_times_;
-    int min_head_ = 0, min_size_ = 0;
-    std::vector<float> releases_;  // ring of the last W released gains
-    double release_sum_ = 0.0;
-    float released_ = 1.0f;
-    long long time_ = 0;
-    int release_position_ = 0;
+    SlidingMax peaks_;
+    float ceilings_[Lanes] = {}, released_[Lanes] = {}, slow_[Lanes] = {};
+    double sums_[Lanes] = {};
+    std::vector<float> ring_;  // the last W values of r, Lanes per sample
 };
 
 class TruePeakLimiter final {
@@ -71,12 +85,14 @@ public:
     // Returns the smallest gain applied in this call.
     float process(float* const* channels, int n);
     int latency() const { return PeakDetector::latency() + smoother_.latency(); }
-    static GainSmoother smoother(const Spec& spec);  // prepared as the limiter's own
+    // Prepared as the limiter's own, with lane k's ceiling at spec.ceiling / gains[k] (gains[Lanes], linear).
+    template <int Lanes>
+    static GainSmoother<Lanes> smoother(const Spec& spec, const float* gains);
 
 private:
     Spec spec_;
     PeakDetector detector_;
-    GainSmoother smoother_;
+    GainSmoother<1> smoother_;
     std::vector<std::vector<float>> delays_;  // per channel: ring of latency() samples
     std::vector<float> peaks_;
     int delay_position_ = 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <sstream>
 
@@ -20,6 +21,7 @@ constexpr double kLoudnessTolerance = 0.1;  // LU: a pass this close to the targ
 constexpr double kLoudnessReachable = 0.5;  // LU: further than this after the last pass, the result says so
 constexpr int kMaxPasses = 6;
 constexpr double kProbeStepsDb[] = {-2.0, 0.0, 2.0, 4.0, 6.0, 9.0, 12.0, 16.0};  // around the first guess
+constexpr int kProbeGains = static_cast<int>(std::size(kProbeStepsDb));  // GainSmoother<8> is built for it
 constexpr double kMaxGainDb = 36.0;
 constexpr double kLimiterMarginDb = 0.1;     // the limiter aims this far under the ceiling (true peak by
                                              // another 4x interpolator reads up to ~0.05 dB higher)
@@ -246,12 +248,19 @@ public:
     // of a LU for one that moves at the limiter's pace; the pass that writes measures the real thing.
     std::vector<double> probe(AudioSource& source, const std::vector<double>& gains_db,
                               const std::function<void(std::int64_t)>& advanced, const std::atomic<bool>* cancel) {
-        const std::size_t count = gains_db.size();
+        constexpr std::size_t count = kProbeGains;
+        if (gains_db.size() != count) throw std::logic_error("the probe takes kProbeGains gains");
         PeakDetector detector;
         detector.prepare(channels_, block_);
         LoudnessMeter weigher;
         weigher.prepare(sample_rate_, channels_);
-        std::vector<GainSmoother> smoothers(count, TruePeakLimiter::smoother(limiter_spec_));
+        float gains[count];
+        double gain_powers[count];
+        for (std::size_t k = 0; k < count; ++k) {
+            gains[k] = static_cast<float>(std::pow(10.0, gains_db[k] / 20.0));
+            gain_powers[k] = double(gains[k]) * gains[k];
+        }
+        auto smoother = TruePeakLimiter::smoother<kProbeGains>(limiter_spec_, gains);
         std::vector<LoudnessMeter> meters(count);
         for (auto& m : meters) m.prepare(sample_rate_, channels_);
         std::vector<std::vector<double>> powers(count, std::vector<double>(static_cast<std::size_t>(block_)));
@@ -259,7 +268,6 @@ public:
         std::vector<double> power(static_cast<std::size_t>(block_));
         std::vector<double> ring(static_cast<std::size_t>(limiter_.latency()), 0.0);  // the limiter's delay
         std::size_t ring_position = 0;
-        const auto ceiling = static_cast<float>(limiter_spec_.ceiling);
         stream(source, advanced, cancel, [&] {
             filter_block();
             const float* channels[2] = {filtered_[0].data(), filtered_[1].data()};
@@ -270,14 +278,11 @@ public:
                 std::swap(p, ring[ring_position]);
                 ring_position = (ring_position + 1) % ring.size();
             }
-            for (std::size_t k = 0; k < count; ++k) {
-                const auto gain = static_cast<float>(std::pow(10.0, gains_db[k] / 20.0));
-                const double gain_power = double(gain) * gain;
-                for (int i = 0; i < block_; ++i) {
-                    const float peak = peaks[static_cast<std::size_t>(i)] * gain;
-                    const float s = smoothers[k].next(peak > ceiling ? ceiling / peak : 1.0f);
-                    powers[k][static_cast<std::size_t>(i)] = power[static_cast<std::size_t>(i)] * gain_power * s * s;
-                }
+            float s[count];
+            for (int i = 0; i < block_; ++i) {
+                const auto n = static_cast<std::size_t>(i);
+                smoother.next(peaks[n], s);
+                for (std::size_t k = 0; k < count; ++k) powers[k][n] = power[n] * gain_powers[k] * s[k] * s[k];
             }
         }, [&](int offset, int n) {
             for (std::size_t k = 0; k < count; ++k) meters[k].add_power(powers[k].data() + offset, n);
