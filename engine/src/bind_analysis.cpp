@@ -3,8 +3,11 @@
 #include <sstream>
 #include <vector>
 
+#include <pybind11/complex.h>
+
 #include "Loudness.h"
 #include "PitchDropGuard.h"
+#include "RealFft.h"
 #include "YinPitch.h"
 #include "bindings.h"
 
@@ -213,6 +216,29 @@ Returns:
                 << " n_fft=" << s.n_fft << " range_db=" << s.range_db << " ref_db=" << s.ref_db << ">";
             return out.str();
         });
+
+    m.attr("FFT_BACKEND") = RealFft::backend();
+    m.def(
+        "real_fft",
+        [](const FloatArray& x) {
+            const float* data = mono_data(x, "x");
+            const auto n = static_cast<std::size_t>(x.shape(0));
+            if (!RealFft::supported(n))
+                throw py::value_error("real_fft: the length must be even with length/2 a product of 2, 3 and 5, got " +
+                                      std::to_string(n));
+            RealFft fft(n);
+            py::array_t<std::complex<float>> out(static_cast<py::ssize_t>(fft.bins()));
+            fft.forward(data, out.mutable_data());
+            std::vector<float> back(n);
+            fft.inverse(out.data(), back.data());
+            return py::make_tuple(out, py::array_t<float>(static_cast<py::ssize_t>(n), back.data()));
+        },
+        py::arg("x"),
+        R"doc(
+The engine's real FFT (cpp/dsp/RealFft.h; FFT_BACKEND names the library) of a float32 array whose length is
+even with length/2 a product of 2, 3 and 5: (numpy.fft.rfft(x) as complex64, and the unnormalised inverse of
+that spectrum, len(x) * x).
+)doc");
 }
 
 }  // namespace tonemorph
