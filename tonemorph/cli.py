@@ -118,9 +118,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from tonemorph.engine import ModelError, list_models, load_model
-    from tonemorph.paths import bundled_models_dir, user_models_dir
-
     from tonemorph.engine.sampler import SamplerError, list_samplers, open_sampler
+    from tonemorph.paths import bundled_models_dir, user_models_dir
 
     table = Table("name", "kind", "source", "rate", "harmonics", "path")
     for entry in list_models():
