@@ -31,7 +31,9 @@ trap 'kill -- -"$windows_job_pid" 2> /dev/null || true' EXIT
 # Tests marked serial (a worker thread's pace against the audio thread's) run alone after the others.
 tests=0
 # --durations: the slowest tests in every run's output, where the suite's time goes (CI keeps it under 30 min).
-.venv/bin/python -m pytest tests -p no:cacheprovider -n 2 --dist loadfile -m "not serial" \
+# numpy's OpenBLAS at one thread in the tests: its pool (a thread a core in each worker, spinning after every
+# call) only took CPU from the other worker; the benchmarks keep the default, as the tools they measure run.
+OPENBLAS_NUM_THREADS=1 .venv/bin/python -m pytest tests -p no:cacheprovider -n 2 --dist loadfile -m "not serial" \
   --ignore tests/test_windows_vst3.py --durations=25 "$@" || tests=$?
 echo "== the parallel phase ended ${SECONDS} s after the start"
 windows=0
@@ -39,7 +41,7 @@ wait "$windows_job_pid" || windows=$?
 echo "== the Windows VST3s under Wine (tests/test_windows_vst3.py; log: $windows_tests_log)"
 cat "$windows_tests_log"
 serial=0
-.venv/bin/python -m pytest tests -p no:cacheprovider -m serial --durations=5 "$@" || serial=$?
+OPENBLAS_NUM_THREADS=1 .venv/bin/python -m pytest tests -p no:cacheprovider -m serial --durations=5 "$@" || serial=$?
 echo "== the serial tests ended ${SECONDS} s after the start"
 benchmarks=0
 .venv/bin/python -m pytest benchmarks -p no:cacheprovider "$@" || benchmarks=$?
