@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -374,3 +375,20 @@ def test_midi_render_rate_must_be_a_real_sample_rate(tone_model_path, tmp_path):
         result = run("render", src, tmp_path / "out.wav", "--model", tone_model_path, "--rate", rate)
         assert result.returncode == 2 and "--rate must be 8000..192000 Hz" in result.stderr, result.stderr
         assert not (tmp_path / "out.wav").exists()
+
+
+@pytest.mark.parametrize("given, expected", [(None, "1"), ("2", "2")])
+def test_the_cli_runs_numpys_blas_on_one_thread_unless_told(given, expected):
+    """main() sets OPENBLAS_NUM_THREADS before numpy is imported (its pool's start cost `master` 0.1 s of CPU);
+    a value the user set stays."""
+    script = (
+        "import os; from tonemorph.cli import main; main(['models']); "
+        "print(os.environ.get('OPENBLAS_NUM_THREADS'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120,
+                         check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == expected
