@@ -23,6 +23,14 @@ bool RealFft::supported(std::size_t size) {
     return n == 1;
 }
 
+namespace {
+void require_supported(std::size_t size) {
+    if (!RealFft::supported(size))
+        throw std::invalid_argument("RealFft: size must be even with size/2 a product of 2, 3 and 5, got " +
+                                    std::to_string(size));
+}
+}  // namespace
+
 #if TONEMORPH_FFTW
 
 static_assert(sizeof(fftwf_complex) == sizeof(std::complex<float>),
@@ -54,9 +62,7 @@ struct RealFft::Plans {
 const char* RealFft::backend() { return "fftw"; }
 
 RealFft::RealFft(std::size_t size) : size_(size) {
-    if (!supported(size))
-        throw std::invalid_argument("RealFft: size must be even with size/2 a product of 2, 3 and 5, got " +
-                                    std::to_string(size));
+    require_supported(size);
     plans_ = std::make_unique<Plans>();
     std::lock_guard<std::mutex> lock(planner_mutex());
     plans_->real = fftwf_alloc_real(size);
@@ -101,9 +107,7 @@ struct RealFft::Plans {
 const char* RealFft::backend() { return "kissfft"; }
 
 RealFft::RealFft(std::size_t size) : size_(size) {
-    if (!supported(size))
-        throw std::invalid_argument("RealFft: size must be even with size/2 a product of 2, 3 and 5, got " +
-                                    std::to_string(size));
+    require_supported(size);
     plans_ = std::make_unique<Plans>();
     plans_->forward = kiss_fftr_alloc(static_cast<int>(size), 0, nullptr, nullptr);
     plans_->inverse = kiss_fftr_alloc(static_cast<int>(size), 1, nullptr, nullptr);
