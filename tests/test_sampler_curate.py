@@ -20,6 +20,7 @@ from test_sampler_model import drums, exported, samples, tiny_config, trained_ru
 from tonemorph.training.sampler import classifier, evaluate
 from tonemorph.training.sampler import train as training
 from tonemorph.training.sampler.export import export_sampler, read_metadata
+from tonemorph.training.sampler.model import condition_row
 
 from tonemorph.cli import main
 from tonemorph.sampler import curate
@@ -201,6 +202,66 @@ def test_export_stores_the_curation(exported, trained_run):  # noqa: F811
     )
 
 
+def test_export_keeps_the_classifiers_sounds_in_the_weights(exported, trained_run):  # noqa: F811
+    data = training.load_run_data(trained_run[0])
+    kept = training.load_checkpoint(exported[1])[training.CLASSIFIER_SOUNDS]
+    np.testing.assert_allclose(
+        kept["embeddings"].numpy(), curate.embeddings(data["train_audio"], SR), rtol=1e-4, atol=1e-4
+    )
+    assert kept["kinds"] == classifier.kind_names(data["train_conditions"])  # kick / snare / hat each
+
+
+def test_a_fine_tunes_classifier_learns_its_bases_kinds_too(exported, samples, tmp_path):  # noqa: F811
+    no_kicks = training._subset(samples, np.array([i for i, k in enumerate(samples.kinds) if k != "kick"]))
+    base = training.load_checkpoint(exported[1])
+    run = training.start_run(tmp_path / "ft", no_kicks, tiny_config(), name="ft", init=base)
+    data = training.load_run_data(run)
+    assert len(data["base_embeddings"]) == len(base[training.CLASSIFIER_SOUNDS]["kinds"]) == 12
+    assert classifier.curation_of_run(run).classifier.kinds == ["kick", "snare", "hat"]
+    onnx_path, weights = export_sampler(run, tmp_path / "ft.onnx")
+    assert curate.load_curation(onnx_path).classifier.kinds == ["kick", "snare", "hat"]
+    chained = training.load_checkpoint(weights)[training.CLASSIFIER_SOUNDS]  # for the next fine-tune
+    assert sorted(chained["kinds"]) == sorted(["snare", "hat"] * 4 + ["kick", "snare", "hat"] * 4)
+    # a weights file from before the base's sounds were kept: the fine-tune's own sounds alone
+    older = {k: v for k, v in base.items() if k != training.CLASSIFIER_SOUNDS}
+    alone = training.start_run(tmp_path / "alone", no_kicks, tiny_config(), name="a", init=older)
+    assert len(training.load_run_data(alone)["base_embeddings"]) == 0
+    assert classifier.curation_of_run(alone).classifier.kinds == ["snare", "hat"]
+
+
+def test_a_fine_tune_keeps_training_on_its_bases_own_sounds(exported, samples, tmp_path):  # noqa: F811
+    no_kicks = training._subset(samples, np.array([i for i, k in enumerate(samples.kinds) if k != "kick"]))
+    base = training.load_checkpoint(exported[1])
+    config = tiny_config(prior_per_kind=2)
+    run = training.start_run(tmp_path / "ft", no_kicks, config, name="ft", init=base)
+    data = training.load_run_data(run)
+    prior = [str(f) for f in data["train_files"] if str(f).startswith(training.PRIOR_PREFIX)]
+    assert prior == [f"prior/{k}-0{i}.wav" for k in ("kick", "snare", "hat") for i in (1, 2)]
+    assert training.load_checkpoint(run)["info"]["prior_chunks"] == 6
+    first_kick = data["train_files"].tolist().index("prior/kick-01.wav")
+    assert classifier.kind_names(data["train_conditions"][first_kick : first_kick + 1]) == ["kick"]
+    # the base's own sound, asked by kind alone at its settings from PRIOR_SEED, finished as generate finishes it
+    want = evaluate.generate(
+        training.model_from_checkpoint(base),
+        np.stack([condition_row({"kind": "kick"})]),
+        SR,
+        training.SamplerConfig.from_dict(base["config"]),
+        first_seed=training.PRIOR_SEED,
+    )[0]
+    np.testing.assert_allclose(data["train_audio"][first_kick], np.clip(want, -1, 1), atol=1e-6)
+    # they train, and nothing measures against them: curation and measures see the folder's sounds alone
+    own = training.without_prior(data)
+    assert len(own["train_audio"]) == len(no_kicks) and not any(
+        str(f).startswith(training.PRIOR_PREFIX) for f in own["train_files"]
+    )
+    assert classifier.curation_of_run(run).train_files == [str(f) for f in own["train_files"]]
+    # too few sounds of your own is still refused: the base's do not count
+    with pytest.raises(training.SamplerDataError, match="only 3 sounds"):
+        training.start_run(
+            tmp_path / "few", training._subset(samples, np.arange(3)), config, name="f", init=base
+        )
+
+
 def test_a_model_without_curation_is_refused(trained_run, tmp_path, capsys):  # noqa: F811
     onnx_path, _ = export_sampler(training.load_checkpoint(trained_run[0]), tmp_path / "bare.onnx")
     with pytest.raises(ValueError, match="no curation data"):
@@ -358,7 +419,12 @@ def test_add_fine_tunes_on_the_kept_sounds_and_reports_scores(
         assert report[stage]["sounds"] == 3  # one per kind
         assert set(report[stage]["score_quantiles"]) == {str(q) for q in classifier.REPORT_QUANTILES}
     assert (tmp_path / "ft.onnx").is_file()
-    assert len(curate.load_curation(tmp_path / "ft.onnx").train_files) == len(data["train_audio"])
+    own = training.without_prior(data)  # the base's own sounds (8 per kind) trained too, but are not data
+    assert (
+        len(data["train_audio"])
+        == len(own["train_audio"]) + 3 * training.FINETUNE_OVERRIDES["prior_per_kind"]
+    )
+    assert len(curate.load_curation(tmp_path / "ft.onnx").train_files) == len(own["train_audio"])
 
 
 def test_load_kept_reads_kinds_from_sidecars(tmp_path):

@@ -202,12 +202,12 @@ def test_variation_cpp_equals_torch(random_net, strength):
         noise=noise,
         start=start,
         strength=strength,
-        clear_floor=False,
+        finish=False,
     )
     assert np.abs(got - want).max() < PARITY_TOLERANCE
     if strength == 1.0:  # ignores the sound: the plain sampler
         plain = _core.sampler.generate(
-            model, conditions=conditions.tolist(), steps=4, guidance=2.0, noise=noise, clear_floor=False
+            model, conditions=conditions.tolist(), steps=4, guidance=2.0, noise=noise, finish=False
         )
         assert np.array_equal(got, plain)
 

@@ -221,7 +221,7 @@ def test_torch_and_cpp_sampler_agree(tmp_path, guidance, shift):
         shift=shift,
     )
     got = _core.sampler.generate(
-        model, conditions=conditions.tolist(), steps=3, guidance=guidance, noise=noise, clear_floor=False
+        model, conditions=conditions.tolist(), steps=3, guidance=guidance, noise=noise, finish=False
     )
     assert got.shape == (SR,)
     assert np.abs(got - want[0].numpy()).max() < PARITY_TOLERANCE

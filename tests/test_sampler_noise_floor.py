@@ -1,5 +1,6 @@
-"""Clearing a generated sound's noise floor: the C++ expander (NoiseFloor.cpp) against its numpy reference
-(tonemorph/sampler/noise_floor.py) and against what it must do to analytic sounds; and generate() applying it."""
+"""Finishing a generated sound: the C++ noise-floor expander and peak ceiling (NoiseFloor.cpp) against their
+numpy reference (tonemorph/sampler/noise_floor.py) and against what they must do to analytic sounds; and
+generate() applying them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 from tonemorph.engine import _core
 from tonemorph.training.sampler.evaluate import quiet_floor_db
+from tonemorph.training.sampler.model import condition_row
 
 from tonemorph.sampler import noise_floor
 
@@ -92,13 +94,46 @@ def test_an_attack_after_the_floor_is_never_dimmed():
     assert db(cleared[: SR // 4]) < db(audio[: SR // 4]) - 20
 
 
-def test_generate_clears_the_floor_of_the_shipped_drums():
+@pytest.mark.parametrize("peak", [1.5, 1.0, 0.98])
+def test_a_sound_over_the_ceiling_is_turned_down_to_peak_there(peak):
+    audio = drum()
+    audio *= np.float32(peak / np.abs(audio).max())
+    gain_db = 20 * np.log10(noise_floor.PEAK_CEILING / np.abs(audio).max())
+    for turned, gain in (
+        noise_floor.keep_under_full_scale(audio),
+        _core.sampler.keep_under_full_scale(audio),
+    ):
+        assert gain == pytest.approx(gain_db, abs=1e-6)
+        assert np.abs(turned).max() == pytest.approx(noise_floor.PEAK_CEILING, abs=1e-6)
+        np.testing.assert_allclose(turned, audio * 10 ** (gain_db / 20), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(
+        noise_floor.keep_under_full_scale(audio)[0], _core.sampler.keep_under_full_scale(audio)[0]
+    )
+
+
+def test_a_sound_under_the_ceiling_is_left_as_it_is():
+    for audio in (drum(), np.zeros(SR, np.float32), np.full(8, noise_floor.PEAK_CEILING, np.float32)):
+        for kept, gain in (
+            noise_floor.keep_under_full_scale(audio),
+            _core.sampler.keep_under_full_scale(audio),
+        ):
+            assert gain == 0.0 and np.array_equal(kept, audio)
+
+
+def test_generate_finishes_the_sounds_of_the_shipped_drums():
     model = _core.sampler.SamplerModel(str(ROOT / "models" / "sampler" / "drums.onnx"))
-    raw = _core.sampler.generate(model, seed=1, clear_floor=False)
+    raw = _core.sampler.generate(model, seed=1, finish=False)
     cleared = _core.sampler.generate(model, seed=1)
-    want, gain = noise_floor.clear_noise_floor(raw, model.info["sample_rate"])
+    want = noise_floor.finish_sounds(raw[None], model.info["sample_rate"])[0]
+    _, gain = noise_floor.clear_noise_floor(raw, model.info["sample_rate"])
     assert gain < 0 and np.abs(cleared - want).max() <= 1e-6
     raw_floor, cleared_floor = quiet_floor_db(np.stack([raw, cleared]), model.info["sample_rate"])
     assert (
         raw_floor > -85 and cleared_floor < raw_floor - 18
     )  # the network's hiss (-77 dBFS here), 18 dB down
+    loud = condition_row({"kind": "kick"}).tolist()  # seed 7: a kick peaking at 1.13 unfinished
+    raw = _core.sampler.generate(model, conditions=loud, seed=7, finish=False)
+    finished = _core.sampler.generate(model, conditions=loud, seed=7)
+    assert np.abs(raw).max() > 1.0 and np.abs(finished).max() == pytest.approx(noise_floor.PEAK_CEILING)
+    want = noise_floor.finish_sounds(raw[None], model.info["sample_rate"])[0]
+    assert np.abs(finished - want).max() <= 1e-6

@@ -154,9 +154,17 @@ def _start_run(args: argparse.Namespace, run_dir: Path, name: str, out: Path) ->
     )
     saved = training.load_checkpoint(run_dir)
     info = saved["info"]
+    prior = info.get("prior_chunks", 0)
     console.print(
-        f"data: {len(samples)} sounds from {data_dir}: {info['train_chunks']} to train on, "
-        f"{info['validation_chunks']} held out" + (f" (kits {', '.join(kits)})" if kits else ""),
+        f"data: {len(samples)} sounds from {data_dir}: {info['train_chunks'] - prior} to train on, "
+        f"{info['validation_chunks']} held out"
+        + (f" (kits {', '.join(kits)})" if kits else "")
+        + (
+            f"; and {prior} sounds of '{info['init_from']}' itself ({config.prior_per_kind} per kind it "
+            "knows), so that it keeps what your folder does not show"
+            if prior
+            else ""
+        ),
         soft_wrap=True,
     )
     if added is not None:
@@ -365,7 +373,9 @@ def add_sampler_commands(sub) -> None:
         "--prompt", metavar="WORDS", help="words such as 'short bright snare' (see `sampler words`)"
     )
     p.add_argument(
-        "--guidance", type=float, help="how hard to follow the words, 0..20 (default: the model's own; drums: 4)"
+        "--guidance",
+        type=float,
+        help="how hard to follow the words, 0..20 (default: the model's own; drums: 4)",
     )
     p.add_argument("--like", metavar="FILE", help="make variations of this sound")
     p.add_argument(

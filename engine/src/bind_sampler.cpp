@@ -140,9 +140,9 @@ words asking different values of one condition, or a model exported without its 
         "generate",
         [](const SamplerHandle& h, const std::vector<std::int64_t>& conditions, int steps, double guidance,
            std::uint64_t seed, py::object noise, int samples, py::object start, double strength,
-           py::object progress, bool clear_floor) {
+           py::object progress, bool finish) {
             SampleRequest request{conditions, steps,   guidance,         seed, vector_of(noise, "noise"), samples,
-                                  vector_of(start, "start"), strength, clear_floor};
+                                  vector_of(start, "start"), strength, finish};
             const Progress report = python_progress(progress);
             std::vector<float> audio;
             {
@@ -154,10 +154,10 @@ words asking different values of one condition, or a model exported without its 
         py::arg("model"), py::kw_only(), py::arg("conditions") = std::vector<std::int64_t>{}, py::arg("steps") = 0,
         py::arg("guidance") = -1.0, py::arg("seed") = 0, py::arg("noise") = py::none(), py::arg("samples") = 0,
         py::arg("start") = py::none(), py::arg("strength") = 1.0, py::arg("progress") = py::none(),
-        py::arg("clear_floor") = true, R"doc(
+        py::arg("finish") = true, R"doc(
 One sound (float32 [samples] at the model's rate): Euler steps of the flow from noise (given, or drawn from
-seed) with classifier-free guidance, then its noise floor cleared (clear_noise_floor) unless clear_floor is
-False. conditions: 7 values (kind, then the descriptor bins; empty: none);
+seed) with classifier-free guidance, then finished (its noise floor cleared, clear_noise_floor, and its peak
+kept under full scale, keep_under_full_scale) unless finish is False. conditions: 7 values (kind, then the descriptor bins; empty: none);
 steps 0 and guidance < 0 take the model's defaults. start (fit_sound's answer) makes a variation at strength
 0..1 (0 returns it, 1 ignores it). progress(fraction) after each step; an exception it raises (or Ctrl-C)
 stops the run. SamplerError (a ValueError) for settings out of range.
@@ -172,6 +172,17 @@ stops the run. SamplerError (a ValueError) for settings out of range.
         py::arg("audio"), py::arg("rate"), R"doc(
 (audio with its noise floor cleared, the gain at the floor in dB: 0 when left as it was): the downward
 expander every generated sound goes through (cpp/actions/sampler/NoiseFloor.h).
+)doc");
+    sub.def(
+        "keep_under_full_scale",
+        [](const FloatArray& audio) {
+            std::vector<float> values = vector_of(audio, "audio");
+            const double gain = keep_under_full_scale(values);
+            return py::make_tuple(to_array(values), gain);
+        },
+        py::arg("audio"), R"doc(
+(audio turned down to peak at -0.2 dBFS if it peaked above, the gain in dB: 0 when left as it was): the
+last thing every generated sound goes through (cpp/actions/sampler/NoiseFloor.h).
 )doc");
     sub.def(
         "morph",

@@ -1,6 +1,6 @@
-"""Clearing a generated sound's noise floor: the reference in numpy of cpp/actions/sampler/NoiseFloor.cpp
-(whose header says what it does and why); the C++ core applies it to every generated sound, the evaluation
-applies this to the torch sampler's sounds."""
+"""Finishing a generated sound (clearing its noise floor, keeping its peak under full scale): the reference in
+numpy of cpp/actions/sampler/NoiseFloor.cpp (whose header says what it does and why); the C++ core applies it
+to every generated sound, the evaluation applies this to the torch sampler's sounds."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ ABOVE_FLOOR_DB = 12.0
 RATIO = 3.0
 MIN_GAIN_DB = -60.0
 RELEASE_DB_PER_S = 200.0
+PEAK_CEILING = 0.977  # -0.2 dBFS: a sound peaking above is turned down to peak here
 
 
 def clear_noise_floor(audio: np.ndarray, rate: int) -> tuple[np.ndarray, float]:
@@ -50,10 +51,22 @@ def clear_noise_floor(audio: np.ndarray, rate: int) -> tuple[np.ndarray, float]:
     return (x * 10 ** (db / 20)).astype(np.float32), (RATIO - 1) * -ABOVE_FLOOR_DB
 
 
-def clear_noise_floors(audio: np.ndarray, rate: int) -> np.ndarray:
-    """clear_noise_floor on each row of audio [n, samples]: float32 [n, samples]."""
+def keep_under_full_scale(audio: np.ndarray) -> tuple[np.ndarray, float]:
+    """(audio [samples] turned down to peak at PEAK_CEILING if it peaked above it, float32; the gain in dB, 0 if
+    untouched)."""
+    x = np.asarray(audio, np.float32)
+    peak = float(np.abs(x).max()) if len(x) else 0.0
+    if not peak > PEAK_CEILING:
+        return x.copy(), 0.0
+    gain = PEAK_CEILING / peak
+    return (x.astype(np.float64) * gain).astype(np.float32), 20 * np.log10(gain)
+
+
+def finish_sounds(audio: np.ndarray, rate: int) -> np.ndarray:
+    """What the C++ core does to every generated sound, on each row of audio [n, samples]: clear_noise_floor,
+    then keep_under_full_scale. float32 [n, samples]."""
     return (
-        np.stack([clear_noise_floor(row, rate)[0] for row in audio])
+        np.stack([keep_under_full_scale(clear_noise_floor(row, rate)[0])[0] for row in audio])
         if len(audio)
         else np.asarray(audio, np.float32)
     )

@@ -7,9 +7,10 @@
   far). The embedding is curate.embedding (envelope, spectral shape and tonality over time, 137 numbers in
   dB), computed here offline:
       FD = |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))
-- prompt adherence: the run's kind classifier (classifier.py, trained here on the training sounds as the
-  export trains it) on PER_KIND sounds generated for each kind it knows, asked by kind alone: the fraction
-  heard as the kind asked, per kind and over all; beside its accuracy on the held-out sounds.
+- prompt adherence: the run's kind classifier (classifier.py, trained here as the export trains it: on the
+  training sounds, and a fine-tune's on its base's labelled sounds too) on PER_KIND sounds generated for each
+  kind it knows, asked by kind alone: the fraction heard as the kind asked, per kind and over all; beside its
+  accuracy on the held-out sounds.
 - memorisation: the median distance (dB RMS, curate.nearest_distance) from each generated sound to its
   nearest training sound, beside the same for the held-out sounds (a model that replays its data sits far
   below them), and how many generated sounds are near-copies (curate.score_sounds).
@@ -38,7 +39,7 @@ from scipy import linalg
 from tonemorph.atomic import write_json
 from tonemorph.sampler import curate
 from tonemorph.sampler.data import MODEL_SAMPLE_RATE
-from tonemorph.sampler.noise_floor import clear_noise_floors
+from tonemorph.sampler.noise_floor import finish_sounds
 
 from . import classifier as kind_classifier
 from . import train as training
@@ -122,17 +123,21 @@ def generate(
     length: int,
     config: training.SamplerConfig,
     rate: int = MODEL_SAMPLE_RATE,
+    first_seed: int = 0,
 ) -> np.ndarray:
     """One sound per row of conditions [n, 7] at the config's sampling settings (sample_steps, guidance,
-    sample_shift), noise from seeds 0..n-1, its noise floor cleared as the C++ sampler clears it: [n, length]."""
+    sample_shift), noise from seeds first_seed.., finished as the C++ sampler finishes it (noise floor cleared, peak
+    kept under full scale): [n, length]."""
     model.eval()
     out = []
     for first in range(0, len(conditions), GENERATE_BATCH):
         rows = range(first, min(first + GENERATE_BATCH, len(conditions)))
-        noise = torch.stack([torch.randn(length, generator=torch.Generator().manual_seed(i)) for i in rows])
+        noise = torch.stack(
+            [torch.randn(length, generator=torch.Generator().manual_seed(first_seed + i)) for i in rows]
+        )
         batch = torch.from_numpy(conditions[first : first + len(noise)])
         audio = sample(model, noise, batch, **config.sampling_args()).numpy()
-        out.append(clear_noise_floors(audio, rate))
+        out.append(finish_sounds(audio, rate))
     return np.concatenate(out)
 
 
@@ -178,7 +183,7 @@ def evaluate(
     steady their side of it). Raises ValueError for a run without held-out sounds.
     """
     saved = training.load_checkpoint(run_dir)
-    data = training.load_run_data(run_dir)
+    data = training.without_prior(training.load_run_data(run_dir))
     held_out, conditions = data["validation_audio"], data["validation_conditions"]
     if count is not None:
         held_out, conditions = held_out[:count], conditions[:count]
@@ -211,7 +216,12 @@ def evaluate(
     train_kinds = kind_classifier.kind_names(data["train_conditions"])
     asked = kind_classifier.kind_names(conditions)
     curation = kind_classifier.build_curation(
-        train_embeddings, train_kinds, [str(f) for f in data["train_files"]], reference, asked
+        train_embeddings,
+        train_kinds,
+        [str(f) for f in data["train_files"]],
+        reference,
+        asked,
+        kind_classifier.labelled_sounds(data, train_embeddings),
     )
     asked_generated = kind_classifier.kind_names(asked_conditions)
     kinds = dict(zip(sets, (asked_generated, None, asked, train_kinds)))  # what each is, or was asked to be

@@ -98,7 +98,9 @@ def measure(
     )
     result["read_seconds"] = time.perf_counter() - started
     info = training.load_checkpoint(run_dir)["info"]
-    result["train_sounds"], result["held_out_sounds"] = info["train_chunks"], info["validation_chunks"]
+    result["prior_sounds"] = info.get("prior_chunks", 0)
+    result["train_sounds"] = info["train_chunks"] - result["prior_sounds"]
+    result["held_out_sounds"] = info["validation_chunks"]
 
     def evaluate_now(step: int, history: dict) -> bool:
         nonlocal paused

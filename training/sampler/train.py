@@ -34,7 +34,8 @@ import torch
 from tonemorph.atomic import atomic_open, atomic_path, write_json
 from tonemorph.sampler import curate
 from tonemorph.sampler.data import SamplerDataError, SampleSet, load_samples, split_by_kit
-from tonemorph.sampler.noise_floor import clear_noise_floors
+from tonemorph.sampler.descriptors import describe
+from tonemorph.sampler.noise_floor import finish_sounds
 from tonemorph.sampler.words import Vocabulary, build_vocabulary, descriptor_bins
 
 from ..train import StopRequest, _console, _progress, atomic_save, gather, init_processes
@@ -45,6 +46,7 @@ from .model import (
     UNSPECIFIED_BIN,
     UNSPECIFIED_KIND,
     VelocityNet,
+    condition_row,
     flow_loss,
     sample,
     unspecified,
@@ -58,6 +60,10 @@ CHECKPOINT_KIND = "tonemorph-sampler-checkpoint"
 WEIGHTS_KIND = "tonemorph-sampler-weights"
 CHECKPOINT_FORMAT = 1
 MIN_CHUNKS = 8  # fewer sounds than this teach a generator nothing but copies
+CLASSIFIER_SOUNDS = "classifier_sounds"  # a weights file's labelled sounds (weights_payload)
+PRIOR_PREFIX = "prior/"  # the file names of a fine-tune's sounds of its base (prior_sounds)
+PRIOR_SEED = 1_000_000  # their seeds start here, away from the seeds the measures generate with (0, 1, ...)
+PRIOR_MIN_KIND_SOUNDS = 4  # a kind the base trained on fewer sounds of is not asked for
 VALIDATION_FRACTION = 0.1  # of a user's folder, held out when it has VALIDATION_MIN_CHUNKS or more
 VALIDATION_MIN_CHUNKS = 40
 VALIDATION_MAX_CHUNKS = 64
@@ -84,6 +90,7 @@ class SamplerConfig:
     balance_kinds: float = 0.5  # this share of a batch draws a kind uniformly, then a sound of that kind
     validation_fraction: float = VALIDATION_FRACTION  # of a folder without validation kits
     spectral_weight: float = 0.0  # model.flow_loss's spectral term (0: the squared error alone)
+    prior_per_kind: int = 0  # a fine-tune's sounds of its base per kind it knows (prior_sounds; 0: none)
     sample_steps: int = 8
     guidance: float = 2.0
     sample_shift: float = 1.0  # model.time_grid's shift for generating
@@ -117,7 +124,7 @@ class SamplerConfig:
 SAMPLING_FIELDS = ("sample_steps", "guidance", "sample_shift")
 # ... and the loss it was trained with.
 BASE_FIELDS = (*SAMPLING_FIELDS, "spectral_weight")
-FINETUNE_OVERRIDES = {"lr": 2e-4, "warmup_steps": 50, "steps": 1000, "ema": 0.995}
+FINETUNE_OVERRIDES = {"lr": 2e-4, "warmup_steps": 50, "steps": 1000, "ema": 0.995, "prior_per_kind": 8}
 
 
 @dataclass
@@ -197,6 +204,50 @@ def load_kept(kept_dir: str | os.PathLike, progress=None) -> SampleSet:
     kept.kinds = [_sidecar_kind(root / f) or k for f, k in zip(kept.files, kept.kinds)]
     kept.files = [f"added/{f}" for f in kept.files]
     return kept
+
+
+def prior_sounds(init: dict, per_kind: int) -> SampleSet:
+    """per_kind sounds the base `init` (a checkpoint or weights file) generates for each kind it trained on
+    PRIOR_MIN_KIND_SOUNDS or more sounds of, asked by kind alone at its own sampling settings, seeds from
+    PRIOR_SEED, finished as the C++ sampler finishes them; files "prior/KIND-NN.wav", kit "prior".
+
+    Prior preservation (Ruiz et al. 2023, DreamBooth): a fine-tune trains on these beside the user's sounds,
+    so a kind the user's folder lacks, or holds a few of, is not forgotten (fine-tuned on four kits without a
+    clap, the drums heard 7 of 8 claps as claps before and 2 of 8 after 1,500 steps;
+    training/sampler/README.md). They only ever train: never held out, and left out of the run's curation
+    and measures (without_prior)."""
+    from .evaluate import generate
+
+    counts = init["vocabulary"]["kinds"]
+    kinds = [k for k in KINDS if counts.get(k, 0) >= PRIOR_MIN_KIND_SOUNDS]
+    asked = [k for k in kinds for _ in range(per_kind)]
+    rate = init["sample_rate"]
+    if not asked:
+        return SampleSet(
+            np.zeros((0, init["length"]), np.float32), rate, [], [], [], np.zeros(0, bool), {}, []
+        )
+    model = model_from_checkpoint(init, ema=True)
+    rows = np.stack([condition_row({"kind": k}) for k in asked])
+    config = SamplerConfig.from_dict(init["config"])
+    audio = np.clip(generate(model, rows, init["length"], config, rate, first_seed=PRIOR_SEED), -1, 1)
+    described = [describe(a, rate) for a in audio]
+    return SampleSet(
+        audio.astype(np.float32),
+        rate,
+        [f"{PRIOR_PREFIX}{k}-{i % per_kind + 1:02d}.wav" for i, k in enumerate(asked)],
+        ["prior"] * len(asked),
+        list(asked),
+        np.ones(len(asked), bool),
+        {name: np.array([d[name] for d in described], np.float64) for name in described[0]},
+        [],
+    )
+
+
+def without_prior(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A run's data (load_run_data) without its base's prior sounds (prior_sounds) among the training rows:
+    what the run's curation (classifier, nearest training sounds) and its measures compare with."""
+    keep = ~np.char.startswith(data["train_files"].astype(str), PRIOR_PREFIX)
+    return {**data, **{k: data[k][keep] for k in ("train_audio", "train_conditions", "train_files")}}
 
 
 def split(
@@ -311,11 +362,15 @@ def start_run(
             f"only {len(training)} sounds to train on; the sampler needs at least {MIN_CHUNKS} (100 or more "
             "make a model worth keeping). Add more one-shots or loops to the folder."
         )
+    prior = prior_sounds(init, config.prior_per_kind) if init is not None and config.prior_per_kind else None
+    if prior is not None and len(prior):
+        training = _concat(training, prior)
     length = samples.audio.shape[1]
     if length % config.hop:
         raise ValueError(f"chunks of {length} samples are not a whole number of hops ({config.hop}).")
     vocabulary = build_vocabulary(training.kinds, training.descriptors)
     validation = _subset(samples, validation_index)
+    base_embeddings, base_kinds = base_sounds(init)
     run_dir.mkdir(parents=True, exist_ok=True)
     with atomic_open(run_dir / DATA_NAME, "wb") as f:
         np.savez(
@@ -325,6 +380,8 @@ def start_run(
             validation_audio=validation.audio,
             validation_conditions=conditions_of(validation, vocabulary),
             train_files=np.array(training.files, dtype=str),
+            base_embeddings=base_embeddings,
+            base_kinds=np.array([k or "" for k in base_kinds], dtype=str),
         )
     torch.manual_seed(config.seed)
     if init is None:
@@ -353,6 +410,7 @@ def start_run(
                 **(info or {}),
                 "train_chunks": len(training),
                 "added_chunks": 0 if added is None else len(added),
+                "prior_chunks": 0 if prior is None else len(prior),
                 "validation_chunks": len(validation_index),
                 "validation_kits": list(validation_kits or []),
                 "init_from": (init or {}).get("name"),
@@ -371,9 +429,31 @@ def start_run(
     return run_dir
 
 
+def base_sounds(init: dict | None) -> tuple[np.ndarray, list[str | None]]:
+    """The labelled sounds a base's kind classifier learned from (its weights file's CLASSIFIER_SOUNDS:
+    curate.embedding rows and their kinds, None for a sound its name gave no kind), which a fine-tune's
+    classifier learns from beside the fine-tune's own sounds; none for a new run or an older weights file."""
+    stored = (init or {}).get(CLASSIFIER_SOUNDS)
+    if not stored:
+        return np.zeros((0, curate.EMBED_DIMS), np.float32), []
+    return np.asarray(stored["embeddings"], np.float32), [k or None for k in stored["kinds"]]
+
+
+def classifier_sounds_payload(embeddings: np.ndarray, kinds: list[str | None]) -> dict:
+    """CLASSIFIER_SOUNDS as a weights file keeps them (torch.load's weights_only reads tensors and strings)."""
+    return {
+        "embeddings": torch.from_numpy(np.asarray(embeddings, np.float32)),
+        "kinds": [k or "" for k in kinds],
+    }
+
+
 def load_run_data(run_dir: str | os.PathLike) -> dict[str, np.ndarray]:
+    """data.npz's arrays; a run started before base sounds were kept gets empty base_embeddings/base_kinds."""
     with np.load(Path(run_dir) / DATA_NAME) as data:
-        return {k: data[k] for k in data.files}
+        arrays = {k: data[k] for k in data.files}
+    arrays.setdefault("base_embeddings", np.zeros((0, curate.EMBED_DIMS), np.float32))
+    arrays.setdefault("base_kinds", np.zeros(0, dtype=str))
+    return arrays
 
 
 # --- the loop --------------------------------------------------------------------------------------------
@@ -476,7 +556,7 @@ def write_examples(
     conditions = torch.from_numpy(np.stack([r for _, r in rows]))
     was_training = model.training
     model.eval()
-    audio = clear_noise_floors(
+    audio = finish_sounds(
         sample(model, noise, conditions, **config.sampling_args()).cpu().numpy(), sample_rate
     )
     model.train(was_training)
@@ -797,8 +877,10 @@ def _train(run_dir: Path, steps, threads, device, show_progress, report, on_step
     return SamplerResult(run_dir, run.step, interrupted, seconds, run.elapsed_before + seconds, run.history)
 
 
-def weights_payload(data: dict) -> dict:
-    """A checkpoint reduced to what generating and fine-tuning need (no optimizer, no data)."""
+def weights_payload(data: dict, classifier_sounds: dict | None = None) -> dict:
+    """A checkpoint reduced to what generating and fine-tuning need (no optimizer, no data), with the labelled
+    sounds its kind classifier learned from (CLASSIFIER_SOUNDS, classifier_sounds_payload's form; given, or kept
+    from a weights file that has them) for a fine-tune's classifier."""
     keep = (
         "name",
         "config",
@@ -812,4 +894,8 @@ def weights_payload(data: dict) -> dict:
         "ema",
         "step",
     )
-    return {"kind": WEIGHTS_KIND, "format": CHECKPOINT_FORMAT, **{k: data[k] for k in keep}}
+    payload = {"kind": WEIGHTS_KIND, "format": CHECKPOINT_FORMAT, **{k: data[k] for k in keep}}
+    sounds = classifier_sounds if classifier_sounds is not None else data.get(CLASSIFIER_SOUNDS)
+    if sounds is not None:
+        payload[CLASSIFIER_SOUNDS] = sounds
+    return payload

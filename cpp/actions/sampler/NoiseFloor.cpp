@@ -65,4 +65,18 @@ double clear_noise_floor(std::vector<float>& audio, int rate) {
     return (kRatio - 1.0) * -kAboveFloorDb;
 }
 
+double keep_under_full_scale(std::vector<float>& audio) {
+    float peak = 0.0f;
+    for (const float value : audio) peak = std::max(peak, std::fabs(value));
+    if (!(peak > kPeakCeiling)) return 0.0;
+    const double gain = kPeakCeiling / static_cast<double>(peak);
+    for (float& value : audio) value = static_cast<float>(value * gain);
+    return 20.0 * std::log10(gain);
+}
+
+void finish_sound(std::vector<float>& audio, int rate) {
+    clear_noise_floor(audio, rate);
+    keep_under_full_scale(audio);
+}
+
 }  // namespace tonemorph::sampler

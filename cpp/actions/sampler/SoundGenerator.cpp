@@ -236,7 +236,7 @@ std::vector<float> generate(const SamplerModel& model, const SampleRequest& requ
         if (progress) progress(static_cast<float>(k + 1) / step_count);
     }
     for (float& value : x) value *= info.audio_scale;
-    if (request.clear_floor) clear_noise_floor(x, info.sample_rate);
+    if (request.finish) finish_sound(x, info.sample_rate);
     return x;
 }
 

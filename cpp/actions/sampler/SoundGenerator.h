@@ -87,7 +87,7 @@ struct SampleRequest {
     int samples = 0;           // 0: the model's length; else a multiple of its hop
     std::vector<float> start;  // a variation's sound [samples] at the model's rate (fit_sound); empty: none
     double strength = 1.0;     // with a start: 0 returns it, 1 ignores it
-    bool clear_floor = true;   // clear the generated sound's noise floor (NoiseFloor.h)
+    bool finish = true;        // clear the sound's noise floor and keep it under full scale (NoiseFloor.h)
 };
 
 // A sound for `start`: `channels` planar channels ([channel][frame]) at `rate` -> mono (their mean,
@@ -107,8 +107,8 @@ std::vector<double> time_grid(int count, double strength, double shift);
 // N(0, 1) noise of `count` samples from `seed`.
 std::vector<float> sampler_noise(std::uint64_t seed, int count);
 
-// One sound [samples] at the model's rate, its noise floor cleared (clear_noise_floor) unless the request says
-// not. SamplerError for a request out of range; tonemorph::Cancelled
+// One sound [samples] at the model's rate, finished (finish_sound: its noise floor cleared, its peak kept under
+// full scale) unless the request says not. SamplerError for a request out of range; tonemorph::Cancelled
 // (Action.h) when *cancel becomes true. progress(fraction) after each step.
 std::vector<float> generate(const SamplerModel& model, const SampleRequest& request, const Progress& progress = {},
                             const std::atomic<bool>* cancel = nullptr);
