@@ -1,12 +1,13 @@
-"""The sampler's generator on one core: CPU seconds for one 1-second one-shot at the default settings (8 Euler
-steps, guided: batch 2 per step), through the C++ loop (_core.sampler.generate, what the CLI and the plugin
-run) and through torch (training/sampler/model.py's sample), and the design choice behind it: one network
-call (batch 2) and one training step (batch 16) of the chosen filterbank network against a waveform U-Net in
-the manner of Dance Diffusion with the same conditioning and a similar parameter count, measured in the same
-run.
+"""The sampler's generator on one core: CPU seconds for one 1-second one-shot of the shipped `drums` at its
+default settings (16 Euler steps, guided: batch 2 per step), through the C++ loop (_core.sampler.generate,
+what the CLI and the plugin run) and through torch (training/sampler/model.py's sample), and the design
+choice behind it: one network call (batch 2) and one training step (batch 16) of the chosen filterbank
+network against a waveform U-Net in the manner of Dance Diffusion with the same conditioning and a similar
+parameter count, measured in the same run.
 
-Weights are random (time does not depend on them). Times are the least CPU seconds of the process over
-ROUNDS calls (the two cores are shared with other work). Run alone: `pytest benchmarks/test_sampler_bench.py -s`.
+The torch loop and the design comparison use random weights (time does not depend on them). Times are the
+least CPU seconds of the process over ROUNDS calls (the two cores are shared with other work). Run alone:
+`pytest benchmarks/test_sampler_bench.py -s`.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ import pytest
 import torch
 from timing import least_cpu_seconds  # benchmarks/timing.py
 from tonemorph.engine import _core
-from tonemorph.training.sampler.export import export_onnx, metadata
+from tonemorph.training.sampler.export import read_metadata
 from tonemorph.training.sampler.model import ResidualBlock, VelocityNet, condition_row, sample, time_features
 from tonemorph.training.sampler.train import SamplerConfig
 from torch import nn
 from torch.nn import functional as F
+
+from tonemorph.paths import bundled_models_dir
 
 SR = 24000
 ROUNDS = 3
@@ -117,31 +120,27 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def test_one_shot_seconds_cpp_and_torch(one_thread, tmp_path):
-    config = SamplerConfig()
+def test_one_shot_seconds_cpp_and_torch(one_thread):
+    """The shipped `drums` at its own defaults (what `sampler generate drums` and the plugin run), beside
+    torch's loop on a network of its size with random weights at the same steps and guidance."""
+    shipped = bundled_models_dir() / "sampler" / "drums.onnx"
+    props = read_metadata(shipped)
+    steps, guidance = int(props["default_steps"]), float(props["default_guidance"])
     torch.manual_seed(0)
-    net = VelocityNet(**config.model_args(), audio_scale=0.1).eval()
-    props = metadata(
-        net,
-        name="bench",
-        sample_rate=SR,
-        length=SR,
-        config=config,
-        vocabulary={"words": {}, "edges": {}, "kinds": {}},
-    )
-    export_onnx(net, tmp_path / "bench.onnx", props, SR)
-    model = _core.sampler.SamplerModel(str(tmp_path / "bench.onnx"))
+    net = VelocityNet(**SamplerConfig().model_args(), audio_scale=0.1).eval()
+    model = _core.sampler.SamplerModel(str(shipped))
     conditions = condition_row({"kind": "snare"})
     cpp = least_cpu_seconds(
         lambda: _core.sampler.generate(model, conditions=conditions.tolist(), seed=1), ROUNDS
     )
     noise = torch.from_numpy(_core.sampler.noise(1, SR))[None]
     row = torch.from_numpy(conditions)[None]
+    shift = float(props["time_shift"])
     python = least_cpu_seconds(
-        lambda: sample(net, noise, row, steps=config.sample_steps, guidance=config.guidance), ROUNDS
+        lambda: sample(net, noise, row, steps=steps, guidance=guidance, shift=shift), ROUNDS
     )
     print(
-        f"\none 1-second one-shot, {config.sample_steps} guided steps, one core: C++ {cpp:.3f} s, torch "
+        f"\none 1-second one-shot of drums, {steps} guided steps, one core: C++ {cpp:.3f} s, torch "
         f"{python:.3f} s ({cpp / python:.2f}x)"
     )
     assert cpp < ONE_SHOT_LIMIT_S
