@@ -156,7 +156,7 @@ def _start_run(args: argparse.Namespace, run_dir: Path, name: str, out: Path) ->
     info = saved["info"]
     prior = info.get("prior_chunks", 0)
     console.print(
-        f"data: {len(samples)} sounds from {data_dir}: {info['train_chunks'] - prior} to train on, "
+        f"data: {len(samples)} sounds from {data_dir}: {training.own_chunks(info)} to train on, "
         f"{info['validation_chunks']} held out"
         + (f" (kits {', '.join(kits)})" if kits else "")
         + (

@@ -157,8 +157,8 @@ words asking different values of one condition, or a model exported without its 
         py::arg("finish") = true, R"doc(
 One sound (float32 [samples] at the model's rate): Euler steps of the flow from noise (given, or drawn from
 seed) with classifier-free guidance, then finished (its noise floor cleared, clear_noise_floor, and its peak
-kept under full scale, keep_under_full_scale) unless finish is False. conditions: 7 values (kind, then the descriptor bins; empty: none);
-steps 0 and guidance < 0 take the model's defaults. start (fit_sound's answer) makes a variation at strength
+kept under full scale, keep_under_full_scale) unless finish is False. conditions: 7 values (kind, then the
+descriptor bins; empty: none); steps 0 and guidance < 0 take the model's defaults. start (fit_sound's answer) makes a variation at strength
 0..1 (0 returns it, 1 ignores it). progress(fraction) after each step; an exception it raises (or Ctrl-C)
 stops the run. SamplerError (a ValueError) for settings out of range.
 )doc");

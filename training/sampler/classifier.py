@@ -106,7 +106,7 @@ def labelled_sounds(
     kinds, and for a fine-tune the labelled sounds its base's classifier learned from (data.npz's
     base_embeddings and base_kinds, train.start_run keeps them). A user's few kicks cannot teach what a kick
     is: on the drums' held-out kits a classifier of the 99 sounds there named 35 % of the other kits' real
-    kicks right, 6 % of their percussion; with the base's sounds beside them, 66-78 % of the sounds of kits
+    kicks right, 6 % of their percussion; with the base's sounds beside them, 64-78 % of the sounds of kits
     neither saw (training/sampler/README.md, "Fine-tuning to the bar")."""
     kinds = kind_names(data["train_conditions"]) + [str(k) or None for k in data["base_kinds"]]
     return np.concatenate([np.asarray(train_embeddings, np.float64), data["base_embeddings"]]), kinds
@@ -145,20 +145,27 @@ def build_curation(
     )
 
 
-def curation_of_run(run_dir: str | os.PathLike) -> curate.Curation:
-    """The Curation of a run folder's data (data.npz without the base's prior sounds; its sample rate from
-    checkpoint.pt)."""
+def run_curation(run_dir: str | os.PathLike) -> tuple[curate.Curation, tuple[np.ndarray, list[str | None]]]:
+    """(the Curation of a run folder's data, the labelled sounds its classifier learned from): data.npz
+    without the base's prior sounds, its sample rate from checkpoint.pt."""
     data = training.without_prior(training.load_run_data(run_dir))
     rate = training.load_checkpoint(run_dir)["sample_rate"]
     train_embeddings = curate.embeddings(data["train_audio"], rate)
-    return build_curation(
+    labelled = labelled_sounds(data, train_embeddings)
+    curation = build_curation(
         train_embeddings,
         kind_names(data["train_conditions"]),
         [str(f) for f in data["train_files"]],
         curate.embeddings(data["validation_audio"], rate),
         kind_names(data["validation_conditions"]),
-        labelled_sounds(data, train_embeddings),
+        labelled,
     )
+    return curation, labelled
+
+
+def curation_of_run(run_dir: str | os.PathLike) -> curate.Curation:
+    """The Curation of a run folder's data (run_curation)."""
+    return run_curation(run_dir)[0]
 
 
 def generate_per_kind(

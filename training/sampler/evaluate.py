@@ -126,8 +126,8 @@ def generate(
     first_seed: int = 0,
 ) -> np.ndarray:
     """One sound per row of conditions [n, 7] at the config's sampling settings (sample_steps, guidance,
-    sample_shift), noise from seeds first_seed.., finished as the C++ sampler finishes it (noise floor cleared, peak
-    kept under full scale): [n, length]."""
+    sample_shift), noise from seeds first_seed.., finished as the C++ sampler finishes it (noise floor cleared,
+    peak kept under full scale): [n, length]."""
     model.eval()
     out = []
     for first in range(0, len(conditions), GENERATE_BATCH):

@@ -184,8 +184,8 @@ def export_sampler(
 ) -> tuple[Path, Path]:
     """A run (its folder or checkpoint.pt), or a checkpoint already read, to `out` (.onnx, the EMA weights)
     and NAME.pt beside it (the weights for `--from`), both written atomically. From a run folder the model
-    also gets its "curation" metadata (classifier.curation_of_run, a few seconds) and the weights file the
-    labelled sounds its classifier learned from (classifier.labelled_sounds), for a fine-tune's classifier."""
+    also gets its "curation" metadata and the weights file the labelled sounds its classifier learned from, for
+    a fine-tune's classifier (classifier.run_curation, a few seconds)."""
     data = checkpoint if isinstance(checkpoint, dict) else training.load_checkpoint(checkpoint)
     run_dir = None if isinstance(checkpoint, dict) else Path(checkpoint).expanduser()
     if run_dir is not None and not run_dir.is_dir():
@@ -193,21 +193,16 @@ def export_sampler(
     has_data = run_dir is not None and (run_dir / training.DATA_NAME).is_file()
     curation, sounds = None, None
     if has_data:
-        run_curation = kind_classifier.curation_of_run(run_dir)
-        curation = run_curation.to_json()
-        labelled = kind_classifier.labelled_sounds(
-            training.without_prior(training.load_run_data(run_dir)), run_curation.train_embeddings
-        )
-        sounds = training.classifier_sounds_payload(*labelled)
+        run_curation, labelled = kind_classifier.run_curation(run_dir)
+        curation, sounds = run_curation.to_json(), training.classifier_sounds_payload(*labelled)
     out = Path(out)
     if out.suffix != ".onnx":
         raise ValueError(f"'{out}': the model file must end in .onnx")
     out.parent.mkdir(parents=True, exist_ok=True)
     model = training.model_from_checkpoint(data, ema=True)
     info = data["info"]
-    own_sounds = info["train_chunks"] - info.get("prior_chunks", 0)  # the base's own sounds are not data
     description = description or (
-        f"trained by tonemorph for {data['step']} steps on {own_sounds} sounds"
+        f"trained by tonemorph for {data['step']} steps on {training.own_chunks(info)} sounds"
         + (f", fine-tuned from '{info['init_from']}'" if info.get("init_from") else "")
     )
     props = metadata(

@@ -99,7 +99,7 @@ def measure(
     result["read_seconds"] = time.perf_counter() - started
     info = training.load_checkpoint(run_dir)["info"]
     result["prior_sounds"] = info.get("prior_chunks", 0)
-    result["train_sounds"] = info["train_chunks"] - result["prior_sounds"]
+    result["train_sounds"] = training.own_chunks(info)
     result["held_out_sounds"] = info["validation_chunks"]
 
     def evaluate_now(step: int, history: dict) -> bool:

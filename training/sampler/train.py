@@ -206,10 +206,11 @@ def load_kept(kept_dir: str | os.PathLike, progress=None) -> SampleSet:
     return kept
 
 
-def prior_sounds(init: dict, per_kind: int) -> SampleSet:
+def prior_sounds(init: dict, per_kind: int) -> SampleSet | None:
     """per_kind sounds the base `init` (a checkpoint or weights file) generates for each kind it trained on
     PRIOR_MIN_KIND_SOUNDS or more sounds of, asked by kind alone at its own sampling settings, seeds from
-    PRIOR_SEED, finished as the C++ sampler finishes them; files "prior/KIND-NN.wav", kit "prior".
+    PRIOR_SEED, finished as the C++ sampler finishes them; files "prior/KIND-NN.wav", kit "prior". None when
+    per_kind is 0 or the base knows no such kind.
 
     Prior preservation (Ruiz et al. 2023, DreamBooth): a fine-tune trains on these beside the user's sounds,
     so a kind the user's folder lacks, or holds a few of, is not forgotten (fine-tuned on four kits without a
@@ -223,9 +224,7 @@ def prior_sounds(init: dict, per_kind: int) -> SampleSet:
     asked = [k for k in kinds for _ in range(per_kind)]
     rate = init["sample_rate"]
     if not asked:
-        return SampleSet(
-            np.zeros((0, init["length"]), np.float32), rate, [], [], [], np.zeros(0, bool), {}, []
-        )
+        return None
     model = model_from_checkpoint(init, ema=True)
     rows = np.stack([condition_row({"kind": k}) for k in asked])
     config = SamplerConfig.from_dict(init["config"])
@@ -241,6 +240,11 @@ def prior_sounds(init: dict, per_kind: int) -> SampleSet:
         {name: np.array([d[name] for d in described], np.float64) for name in described[0]},
         [],
     )
+
+
+def own_chunks(info: dict) -> int:
+    """How many of a run's training sounds are its data (a checkpoint's info), the base's prior sounds left out."""
+    return info["train_chunks"] - info.get("prior_chunks", 0)
 
 
 def without_prior(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -362,8 +366,8 @@ def start_run(
             f"only {len(training)} sounds to train on; the sampler needs at least {MIN_CHUNKS} (100 or more "
             "make a model worth keeping). Add more one-shots or loops to the folder."
         )
-    prior = prior_sounds(init, config.prior_per_kind) if init is not None and config.prior_per_kind else None
-    if prior is not None and len(prior):
+    prior = prior_sounds(init, config.prior_per_kind) if init is not None else None
+    if prior is not None:
         training = _concat(training, prior)
     length = samples.audio.shape[1]
     if length % config.hop:
